@@ -1,0 +1,54 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Config } from './config/config.js';
+import { authenticate } from './http/auth.js';
+import { registerDocs } from './http/docs.js';
+import { BODY_LIMIT_BYTES, registerErrorHandling } from './http/error-handler.js';
+import { loggerOptions, RequestLogController } from './http/logger.js';
+import { requestId } from './http/request-id.js';
+import { conversationRoutes } from './http/routes/conversations.js';
+import { healthRoutes } from './http/routes/health.js';
+import { createServices } from './services/services.js';
+import type { Storage } from './storage/storage.js';
+import { createOpenAIClient } from './upstream/openai-client.js';
+import { version } from './version.js';
+
+export interface AppOptions {
+  config: Config;
+  storage: Storage;
+  /** Where log lines go; stdout by default. Tests pass a stream to read them. */
+  logStream?: DestinationStream;
+}
+
+/** Builds the whole application: plugins, then services, then routes. The caller owns `storage`. */
+export async function buildApp({ config, storage, logStream }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: logStream ? { ...loggerOptions(config.logLevel), stream: logStream } : loggerOptions(config.logLevel),
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: requestId,
+    logController: new RequestLogController(),
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest('user', null as never);
+  // The API speaks JSON only; anything else answers 415 rather than a confusing 422.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  registerErrorHandling(app);
+  await registerDocs(app, version);
+
+  const services = createServices({ config, storage, openai: createOpenAIClient(config.openai) });
+
+  await app.register(healthRoutes({ storage }));
+  await app.register(async (authenticated) => {
+    authenticated.addHook('onRequest', authenticate(services.users));
+    await authenticated.register(conversationRoutes(services));
+  });
+  return app;
+}

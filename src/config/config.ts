@@ -1,0 +1,146 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of the service, read once from the environment at start-up.
+ * Each entry documents its default; `loadConfig` turns the first bad value of
+ * each variable into one line of a `ConfigError`.
+ */
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+
+const envSchema = z.object({
+  /** Interface to listen on. Default: 127.0.0.1 (only this machine). */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** Port to listen on. Default: 8000. */
+  PORT: int(0, 65535).default(8000),
+  /** Key for the model provider. Default: none. */
+  OPENAI_API_KEY: optionalString,
+  /** Any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8090/v1. Default: OpenAI's. */
+  OPENAI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** Chat model. Default: gpt-4o-mini (a current small chat model). */
+  OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Embedding model. Default: text-embedding-3-small. */
+  OPENAI_EMBEDDING_MODEL: z.string().min(1).default('text-embedding-3-small'),
+  /** Maximum completion tokens per model call. Default: 2000. */
+  OPENAI_MAX_TOKENS: int(1, 1_000_000).default(2000),
+  /** Sampling temperature. Default: 0.7. */
+  OPENAI_TEMPERATURE: num(0, 2).default(0.7),
+  /** Seconds per upstream attempt. Default: 30. */
+  OPENAI_TIMEOUT: num(0.001, 3600).default(30),
+  /** Retries on 429, 5xx and connection errors. Default: 3. */
+  OPENAI_MAX_RETRIES: int(0, 10).default(3),
+  /** `sqlite:PATH` or `postgres://…`. Default: sqlite:./data/app.db. */
+  DATABASE_URL: z
+    .string()
+    .default('sqlite:./data/app.db')
+    .refine((v) => /^sqlite:.+/.test(v) || /^postgres(ql)?:\/\/.+/.test(v), {
+      message: 'must be sqlite:PATH or postgres://…',
+    }),
+  /** Connections per instance when DATABASE_URL is PostgreSQL. Default: 10. */
+  DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  /** When set, rate limits are shared through Redis. Default: none (in-process). */
+  REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
+  /** Requests per minute per API key on model-calling endpoints. Default: 60. */
+  RATE_LIMIT_PER_MINUTE: int(1, 100_000_000).default(60),
+  /** Model tokens per minute per API key. Default: none (no budget). */
+  TOKENS_PER_MINUTE: optionalString.pipe(z.coerce.number<string>().int().min(1).optional()),
+  /** Seconds SIGTERM waits for in-flight requests and streams. Default: 30. */
+  SHUTDOWN_GRACE_SECONDS: num(0, 3600).default(30),
+  /** Token budget for conversation history sent upstream. Default: 6000. */
+  HISTORY_MAX_TOKENS: int(1, 10_000_000).default(6000),
+  /** Model calls per agent request. Default: 5. */
+  AGENT_MAX_ITERATIONS: int(1, 100).default(5),
+  /** System prompt of new conversations. Default: "You are a helpful assistant." */
+  SYSTEM_PROMPT: z.string().default('You are a helpful assistant.'),
+  /** Sent as `dimensions` to the embeddings endpoint when set. Default: the model's. */
+  EMBEDDING_DIMENSIONS: optionalString.pipe(z.coerce.number<string>().int().min(1).max(16384).optional()),
+  /** Comma-separated allowed origins. Default: none (no cross-origin access). */
+  CORS_ORIGINS: optionalString,
+  /** pino level. Default: info. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+const SECRET_VARIABLES = new Set(['OPENAI_API_KEY', 'DATABASE_URL', 'REDIS_URL']);
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  host: string;
+  port: number;
+  openai: {
+    apiKey: string | undefined;
+    baseURL: string | undefined;
+    model: string;
+    embeddingModel: string;
+    embeddingDimensions: number | undefined;
+    maxTokens: number;
+    temperature: number;
+    timeoutMs: number;
+    maxRetries: number;
+  };
+  database: { url: string; poolSize: number };
+  redisUrl: string | undefined;
+  rateLimit: { perMinute: number; tokensPerMinute: number | undefined };
+  shutdownGraceMs: number;
+  historyMaxTokens: number;
+  agentMaxIterations: number;
+  systemPrompt: string;
+  corsOrigins: string[];
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment once; throws ConfigError with one line per bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = new Map<string, string>();
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? 'environment');
+      // Never echo values that may hold credentials (keys, passwords inside URLs).
+      const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(env[name] ?? '')})`;
+      if (!lines.has(name)) lines.set(name, `${name}: ${issue.message}${shown}`);
+    }
+    throw new ConfigError([...lines.values()]);
+  }
+  const e = parsed.data;
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    openai: {
+      apiKey: e.OPENAI_API_KEY,
+      baseURL: e.OPENAI_BASE_URL,
+      model: e.OPENAI_MODEL,
+      embeddingModel: e.OPENAI_EMBEDDING_MODEL,
+      embeddingDimensions: e.EMBEDDING_DIMENSIONS,
+      maxTokens: e.OPENAI_MAX_TOKENS,
+      temperature: e.OPENAI_TEMPERATURE,
+      timeoutMs: Math.round(e.OPENAI_TIMEOUT * 1000),
+      maxRetries: e.OPENAI_MAX_RETRIES,
+    },
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
+    redisUrl: e.REDIS_URL,
+    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, tokensPerMinute: e.TOKENS_PER_MINUTE },
+    shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
+    historyMaxTokens: e.HISTORY_MAX_TOKENS,
+    agentMaxIterations: e.AGENT_MAX_ITERATIONS,
+    systemPrompt: e.SYSTEM_PROMPT,
+    corsOrigins: (e.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    logLevel: e.LOG_LEVEL,
+  };
+}

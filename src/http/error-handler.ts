@@ -1,0 +1,53 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import {
+  AppError,
+  InternalError,
+  InvalidJsonError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../errors.js';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Writes the contract's error body: {"error": {code, message, request_id}} with x-request-id. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  reply.code(error.status).headers(error.headers);
+  return reply.send({ error: { code: error.code, message: error.message, request_id: String(request.id) } });
+}
+
+/** Turns framework errors (body parsing, validation) into the service's vocabulary. */
+export function toAppError(error: FastifyError | Error): AppError {
+  if (error instanceof AppError) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const context = (error as FastifyError).validationContext ?? 'body';
+    const problems = error.validation.map((issue) => {
+      const field = [context, ...issue.instancePath.split('/').filter(Boolean)].join('.');
+      return `${field}: ${issue.message}`;
+    });
+    return new ValidationError(problems.join('; '));
+  }
+  switch ((error as FastifyError).code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new InvalidJsonError();
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(BODY_LIMIT_BYTES);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError(String((error as FastifyError).message.split(': ').at(-1)));
+  }
+  // Fastify's own JSON parser reports syntax errors as a 400 SyntaxError.
+  if (error instanceof SyntaxError && (error as FastifyError).statusCode === 400) return new InvalidJsonError();
+  return new InternalError({ cause: error });
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const appError = toAppError(error as Error);
+    if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
+    return sendError(request, reply, appError);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new NotFoundError('Route')));
+}

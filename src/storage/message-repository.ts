@@ -1,0 +1,56 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, MessagesTable } from './schema.js';
+import type { Message, MessageRepository } from './storage.js';
+
+const toMessage = (r: Selectable<MessagesTable>): Message => ({
+  id: r.id,
+  conversationId: r.conversation_id,
+  seq: Number(r.seq),
+  role: r.role,
+  content: r.content,
+  tokens: r.tokens,
+  status: r.status,
+  toolCalls: r.tool_calls === null ? null : JSON.parse(r.tool_calls),
+  toolCallId: r.tool_call_id,
+  createdAt: r.created_at,
+});
+
+export function messageRepository(db: Kysely<Database>): MessageRepository {
+  return {
+    async append(m) {
+      const row = await db
+        .insertInto('messages')
+        .values({
+          id: m.id,
+          conversation_id: m.conversationId,
+          role: m.role,
+          content: m.content,
+          tokens: m.tokens,
+          status: m.status,
+          tool_calls: m.toolCalls === null ? null : JSON.stringify(m.toolCalls),
+          tool_call_id: m.toolCallId,
+          created_at: m.createdAt,
+        })
+        .returning('seq')
+        .executeTakeFirstOrThrow();
+      return { ...m, seq: Number(row.seq) };
+    },
+
+    async list(conversationId, { limit, cursor }) {
+      let query = db.selectFrom('messages').selectAll().where('conversation_id', '=', conversationId);
+      const after = cursor === undefined ? undefined : Number(cursor);
+      if (after !== undefined && Number.isSafeInteger(after)) query = query.where('seq', '>', after);
+      const rows = await query.orderBy('seq', 'asc').limit(limit + 1).execute();
+      const page = rows.slice(0, limit).map(toMessage);
+      const last = page.at(-1);
+      return { data: page, nextCursor: rows.length > limit && last ? String(last.seq) : null };
+    },
+
+    async newestFirst(conversationId, { limit, beforeSeq }) {
+      let query = db.selectFrom('messages').selectAll().where('conversation_id', '=', conversationId);
+      if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
+      const rows = await query.orderBy('seq', 'desc').limit(limit).execute();
+      return rows.map(toMessage);
+    },
+  };
+}

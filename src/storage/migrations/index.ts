@@ -1,0 +1,13 @@
+import type { Migration } from 'kysely';
+import type { SqlDialectName } from '../storage.js';
+import { initialSchema } from './0001-initial-schema.js';
+
+/**
+ * Versioned migrations, applied in name order at start-up. Never edit a
+ * released migration; add the next one.
+ */
+export function migrations(dialect: SqlDialectName): Record<string, Migration> {
+  return {
+    '0001-initial-schema': initialSchema(dialect),
+  };
+}

@@ -1,0 +1,65 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table shapes as Kysely sees them. Times are ISO-8601 strings on both
+ * databases (TEXT on SQLite, timestamptz parsed back to ISO on PostgreSQL).
+ */
+export interface Database {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  tasks: TasksTable;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  /** SHA-256 of the key, hex. The key itself is never stored. */
+  key_hash: string;
+  /** First characters of the key, to let people tell keys apart. */
+  key_prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface ConversationsTable {
+  id: string;
+  user_id: string;
+  title: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MessagesTable {
+  id: string;
+  conversation_id: string;
+  /** Monotonic per database; orders messages even when ids are made on several instances. */
+  seq: Generated<number>;
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | null;
+  tokens: number;
+  status: 'complete' | 'incomplete';
+  /** JSON array of OpenAI tool calls on an assistant message. */
+  tool_calls: string | null;
+  /** On a tool message, the id of the call it answers. */
+  tool_call_id: string | null;
+  created_at: string;
+}
+
+export interface TasksTable {
+  id: string;
+  user_id: string;
+  title: string;
+  description: string | null;
+  priority: 'low' | 'medium' | 'high';
+  status: 'pending' | 'completed';
+  created_at: string;
+  updated_at: string;
+}

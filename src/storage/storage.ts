@@ -1,0 +1,102 @@
+/**
+ * The storage boundary: the narrow interface services use. Knows nothing of
+ * HTTP or OpenAI. One implementation per database (sqlite.ts, postgres.ts),
+ * sharing the Kysely repositories where the SQL is the same.
+ */
+export type SqlDialectName = 'sqlite' | 'postgres';
+
+export interface User {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  userId: string;
+  keyHash: string;
+  keyPrefix: string;
+  createdAt: string;
+}
+
+export interface Conversation {
+  id: string;
+  userId: string;
+  title: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type MessageRole = 'system' | 'user' | 'assistant' | 'tool';
+export type MessageStatus = 'complete' | 'incomplete';
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface Message {
+  id: string;
+  conversationId: string;
+  /** Storage order within the conversation. */
+  seq: number;
+  role: MessageRole;
+  content: string | null;
+  tokens: number;
+  status: MessageStatus;
+  toolCalls: ToolCall[] | null;
+  toolCallId: string | null;
+  createdAt: string;
+}
+
+export type NewMessage = Omit<Message, 'seq'>;
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface UserRepository {
+  /** Creates a user and its first key in one transaction. */
+  createWithKey(user: User, key: ApiKeyRecord): Promise<void>;
+  addKey(key: ApiKeyRecord): Promise<void>;
+  /** The user owning an unrevoked key with this hash. */
+  findByKeyHash(keyHash: string): Promise<User | undefined>;
+  list(): Promise<Array<User & { activeKeys: number }>>;
+  /** Revokes by key id or key hash; false when no active key matched. */
+  revokeKey(idOrHash: string, at: string): Promise<boolean>;
+}
+
+export interface ConversationRepository {
+  create(conversation: Conversation): Promise<void>;
+  get(userId: string, id: string): Promise<Conversation | undefined>;
+  /** Newest first; `cursor` is the `nextCursor` of the previous page. */
+  list(userId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Conversation>>;
+  update(userId: string, id: string, changes: { title?: string | null; updatedAt: string }): Promise<Conversation | undefined>;
+  /** Marks activity; sets the title only when it has none yet. */
+  touch(id: string, updatedAt: string, titleIfUnset?: string): Promise<void>;
+  delete(userId: string, id: string): Promise<boolean>;
+}
+
+export interface MessageRepository {
+  append(message: NewMessage): Promise<Message>;
+  /** Oldest first; `cursor` is the `nextCursor` of the previous page. */
+  list(conversationId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Message>>;
+  /** Newest first, strictly before `beforeSeq` when given: for walking history back. */
+  newestFirst(conversationId: string, options: { limit: number; beforeSeq?: number | undefined }): Promise<Message[]>;
+}
+
+export interface Storage {
+  readonly dialect: SqlDialectName;
+  readonly users: UserRepository;
+  readonly conversations: ConversationRepository;
+  readonly messages: MessageRepository;
+  /** Runs `work` in one transaction; repositories passed in are bound to it. */
+  transaction<T>(work: (tx: Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>) => Promise<T>): Promise<T>;
+  /** Applies pending migrations; safe when several instances start at once. */
+  migrate(): Promise<void>;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
