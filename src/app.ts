@@ -9,6 +9,7 @@ import { loggerOptions, RequestLogController } from './http/logger.js';
 import { requestId } from './http/request-id.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
+import { taskRoutes } from './http/routes/tasks.js';
 import { createServices } from './services/services.js';
 import type { Storage } from './storage/storage.js';
 import { createOpenAIClient } from './upstream/openai-client.js';
@@ -49,6 +50,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticate(services.users));
     await authenticated.register(conversationRoutes(services));
+    await authenticated.register(taskRoutes(services));
   });
   return app;
 }

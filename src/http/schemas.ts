@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Conversation, Message } from '../storage/storage.js';
+import { taskPriority, taskStatus } from '../services/task-schemas.js';
+import type { Conversation, Message, Task } from '../storage/storage.js';
 
 /** Shapes shared by several routes; each route file keeps its own request schemas. */
 
@@ -16,6 +17,13 @@ export const errorBody = z
 /** Error responses a route may answer, for the OpenAPI document. */
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, errorBody])) as Record<number, typeof errorBody>;
+
+/** `limit` and `cursor` query parameters of a paged list. */
+export const pageQuery = (max: number, fallback: number) =>
+  z.object({
+    limit: z.coerce.number().int().min(1).max(max).default(fallback),
+    cursor: z.string().min(1).max(100).optional().describe('next_cursor of the previous page'),
+  });
 
 export const idParams = z.object({ id: z.string().min(1).max(100) });
 
@@ -55,4 +63,24 @@ export const toMessageBody = (m: Message): z.infer<typeof messageBody> => ({
   created_at: m.createdAt,
   ...(m.toolCalls && { tool_calls: m.toolCalls }),
   ...(m.toolCallId && { tool_call_id: m.toolCallId }),
+});
+
+export const taskBody = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string().nullable(),
+  priority: taskPriority,
+  status: taskStatus,
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const toTaskBody = (t: Task): z.infer<typeof taskBody> => ({
+  id: t.id,
+  title: t.title,
+  description: t.description,
+  priority: t.priority,
+  status: t.status,
+  created_at: t.createdAt,
+  updated_at: t.updatedAt,
 });

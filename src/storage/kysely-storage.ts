@@ -4,6 +4,7 @@ import { messageRepository } from './message-repository.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import type { SqlDialectName, Storage } from './storage.js';
+import { taskRepository } from './task-repository.js';
 import { userRepository } from './user-repository.js';
 
 type Repositories = Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>;
@@ -14,6 +15,7 @@ function repositories(dialect: SqlDialectName, db: Kysely<Database>): Repositori
     users: userRepository(db),
     conversations: conversationRepository(db),
     messages: messageRepository(db),
+    tasks: taskRepository(db),
   };
 }
 

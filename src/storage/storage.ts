@@ -52,6 +52,22 @@ export interface Message {
 
 export type NewMessage = Omit<Message, 'seq'>;
 
+export type TaskPriority = 'low' | 'medium' | 'high';
+export type TaskStatus = 'pending' | 'completed';
+
+export interface Task {
+  id: string;
+  userId: string;
+  title: string;
+  description: string | null;
+  priority: TaskPriority;
+  status: TaskStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type TaskChanges = Partial<Pick<Task, 'title' | 'description' | 'priority' | 'status'>>;
+
 export interface Page<T> {
   data: T[];
   nextCursor: string | null;
@@ -87,11 +103,21 @@ export interface MessageRepository {
   newestFirst(conversationId: string, options: { limit: number; beforeSeq?: number | undefined }): Promise<Message[]>;
 }
 
+export interface TaskRepository {
+  create(task: Task): Promise<void>;
+  get(userId: string, id: string): Promise<Task | undefined>;
+  /** Newest first, only `status` when given; `cursor` is the `nextCursor` of the previous page. */
+  list(userId: string, options: { status?: TaskStatus | undefined; limit: number; cursor?: string | undefined }): Promise<Page<Task>>;
+  update(userId: string, id: string, changes: TaskChanges & { updatedAt: string }): Promise<Task | undefined>;
+  delete(userId: string, id: string): Promise<boolean>;
+}
+
 export interface Storage {
   readonly dialect: SqlDialectName;
   readonly users: UserRepository;
   readonly conversations: ConversationRepository;
   readonly messages: MessageRepository;
+  readonly tasks: TaskRepository;
   /** Runs `work` in one transaction; repositories passed in are bound to it. */
   transaction<T>(work: (tx: Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>) => Promise<T>): Promise<T>;
   /** Applies pending migrations; safe when several instances start at once. */

@@ -6,16 +6,12 @@ import {
   errorResponses,
   idParams,
   messageBody,
+  pageQuery,
   toConversationBody,
   toMessageBody,
 } from '../schemas.js';
 
 const title = z.string().trim().min(1).max(200);
-const pageQuery = (max: number, fallback: number) =>
-  z.object({
-    limit: z.coerce.number().int().min(1).max(max).default(fallback),
-    cursor: z.string().min(1).max(100).optional().describe('next_cursor of the previous page'),
-  });
 const tags = ['conversations'];
 const security = [{ bearerAuth: [] }];
 
