@@ -7,6 +7,7 @@ import { registerDocs } from './http/docs.js';
 import { BODY_LIMIT_BYTES, registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, RequestLogController } from './http/logger.js';
 import { requestId } from './http/request-id.js';
+import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
 import { taskRoutes } from './http/routes/tasks.js';
@@ -44,13 +45,14 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   registerErrorHandling(app);
   await registerDocs(app, version);
 
-  const services = createServices({ config, storage, openai: createOpenAIClient(config.openai) });
+  const services = await createServices({ config, storage, openai: createOpenAIClient(config.openai) });
 
   await app.register(healthRoutes({ storage }));
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticate(services.users));
     await authenticated.register(conversationRoutes(services));
     await authenticated.register(taskRoutes(services));
+    await authenticated.register(chatRoutes(services));
   });
   return app;
 }

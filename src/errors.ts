@@ -59,8 +59,8 @@ export class NotFoundError extends AppError {
 
 // --- model calls -------------------------------------------------------------
 export class ContextLengthExceededError extends AppError {
-  constructor(tokens: number, budget: number) {
-    super(422, 'context_length_exceeded', `Message is ${tokens} tokens; the history budget is ${budget} tokens`);
+  constructor(message = "The message does not fit the model's context budget", options?: { cause?: unknown }) {
+    super(422, 'context_length_exceeded', message, {}, options);
   }
 }
 export class RateLimitedError extends AppError {

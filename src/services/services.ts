@@ -1,17 +1,24 @@
 import type OpenAI from 'openai';
 import type { Config } from '../config/config.js';
 import type { Storage } from '../storage/storage.js';
+import { chatModel } from '../upstream/chat-model.js';
+import { chatService } from './chat-service.js';
+import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
 import { taskService } from './task-service.js';
 import { userService } from './user-service.js';
 
 /** The application's services, built once from their dependencies. */
-export function createServices(deps: { config: Config; storage: Storage; openai: OpenAI | undefined }) {
+export async function createServices(deps: { config: Config; storage: Storage; openai: OpenAI | undefined }) {
+  const { config, storage } = deps;
+  const tokens = await loadTokenCounter(config.openai.model);
+  const model = chatModel(deps.openai, config.openai);
   return {
-    users: userService(deps.storage),
-    conversations: conversationService(deps.storage),
-    tasks: taskService(deps.storage),
+    users: userService(storage),
+    conversations: conversationService(storage),
+    tasks: taskService(storage),
+    chat: chatService({ storage, model, tokens, config }),
   };
 }
 
-export type Services = ReturnType<typeof createServices>;
+export type Services = Awaited<ReturnType<typeof createServices>>;

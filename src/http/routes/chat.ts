@@ -1,0 +1,107 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ChatService } from '../../services/chat-service.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
+import { errorResponses, idParams } from '../schemas.js';
+import { SseWriter } from '../sse.js';
+
+const message = z
+  .string()
+  .min(1)
+  .refine((s) => s.trim().length > 0, 'must not be blank')
+  .describe('The user message');
+const chatBody = z.object({
+  message,
+  conversation_id: z.string().min(1).max(100).optional().describe('Continue this conversation; a new one when absent'),
+});
+const chatReply = z.object({ message: z.string(), conversation_id: z.string(), tokens_used: z.number().int() });
+const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
+const tags = ['chat'];
+const security = [{ bearerAuth: [] }];
+
+export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
+  const { chat } = deps;
+  return async (app) => {
+    app.post(
+      '/chat',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Send a message and get the whole reply',
+          body: chatBody,
+          response: { 200: chatReply, ...modelErrors },
+        },
+      },
+      async (request, reply) => {
+        const result = await chat.reply(
+          { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
+          { signal: abortOnDisconnect(reply), requestId: String(request.id) },
+        );
+        return { message: result.message, conversation_id: result.conversationId, tokens_used: result.tokensUsed };
+      },
+    );
+
+    app.post(
+      '/chat/conversations/:id/messages',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Send a message in an existing conversation',
+          params: idParams,
+          body: z.object({ message }),
+          response: { 200: chatReply, ...modelErrors },
+        },
+      },
+      async (request, reply) => {
+        const result = await chat.reply(
+          { userId: request.user.id, message: request.body.message, conversationId: request.params.id },
+          { signal: abortOnDisconnect(reply), requestId: String(request.id) },
+        );
+        return { message: result.message, conversation_id: result.conversationId, tokens_used: result.tokensUsed };
+      },
+    );
+
+    app.post(
+      '/chat/stream',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Send a message and stream the reply as server-sent events',
+          description:
+            'Events: {"conversation_id"} first, then {"content"} deltas, {"usage"}, and [DONE]. A failure before the first ' +
+            'token is a normal error response; after it, an {"error","code"} event ends the stream.',
+          body: chatBody,
+          response: { 200: z.string().describe('text/event-stream'), ...modelErrors },
+        },
+      },
+      async (request, reply) => {
+        const signal = abortOnDisconnect(reply);
+        const stream = await chat.stream(
+          { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
+          { signal, requestId: String(request.id) },
+        );
+        const sse = new SseWriter(request, reply);
+        try {
+          await sse.send({ conversation_id: stream.conversationId });
+          let failed = false;
+          // Drain the events even after a disconnect: the abort ends them quickly, and the
+          // service stores the partial reply on the way out.
+          for await (const event of stream.events) {
+            if (event.type === 'content') await sse.send({ content: event.content });
+            else if (event.type === 'usage') await sse.send({ usage: event.usage });
+            else {
+              failed = true;
+              await sse.send({ error: event.message, code: event.code });
+            }
+          }
+          if (!failed) await sse.send('[DONE]');
+        } finally {
+          sse.end();
+        }
+      },
+    );
+  };
+}

@@ -1,0 +1,234 @@
+import type { Config } from '../config/config.js';
+import { AppError, ContextLengthExceededError, NotFoundError, UpstreamError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { Message, MessageStatus, Storage } from '../storage/storage.js';
+import type { CallOptions, ChatCompletionChunk, ChatModel, ChatRequest } from '../upstream/chat-model.js';
+import { isAbort } from '../upstream/error-mapping.js';
+import { selectHistory, toModelMessage } from './history.js';
+import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
+
+export interface ChatInput {
+  userId: string;
+  message: string;
+  /** Continue this conversation (the caller's own); a new one when absent. */
+  conversationId?: string | undefined;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatReply {
+  conversationId: string;
+  message: string;
+  tokensUsed: number;
+}
+
+export type ChatStreamEvent =
+  | { type: 'content'; content: string }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'error'; code: string; message: string };
+
+export interface ChatStream {
+  conversationId: string;
+  /** Content deltas, then usage. Ends early (after storing the partial reply) when the call is aborted. */
+  events: AsyncIterable<ChatStreamEvent>;
+}
+
+/** A turn made ready for the model: the user message is already stored. */
+export interface PreparedTurn {
+  conversationId: string;
+  request: ChatRequest;
+  /** Our own count of the prompt, used when the upstream reports no usage. */
+  promptTokens: number;
+}
+
+const TITLE_LENGTH = 80;
+export const titleFrom = (message: string): string => {
+  const line = message.replace(/\s+/g, ' ').trim();
+  return line.length <= TITLE_LENGTH ? line : `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…`;
+};
+
+export interface ChatServiceDeps {
+  storage: Storage;
+  model: ChatModel;
+  tokens: TokenCounter;
+  config: Pick<Config, 'systemPrompt' | 'historyMaxTokens'>;
+}
+
+/**
+ * Chat over stored conversations: the user message is stored before the model is
+ * called, the reply after; the history sent is the system prompt plus the newest
+ * messages that fit HISTORY_MAX_TOKENS.
+ */
+export function chatService({ storage, model, tokens, config }: ChatServiceDeps) {
+  const systemTokens = tokens.count(config.systemPrompt) + TOKENS_PER_MESSAGE;
+  const countMessage = (content: string) => tokens.count(content) + TOKENS_PER_MESSAGE;
+
+  async function appendMessage(conversationId: string, fields: Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>): Promise<Message> {
+    const now = new Date().toISOString();
+    const message = await storage.messages.append({
+      id: newId(),
+      conversationId,
+      toolCalls: null,
+      toolCallId: null,
+      createdAt: now,
+      ...fields,
+    });
+    await storage.conversations.touch(conversationId, now);
+    return message;
+  }
+
+  /**
+   * Checks the message fits, resolves the conversation, reads the history that fits
+   * and stores the user message: everything before the model call.
+   */
+  async function prepareTurn(input: ChatInput): Promise<PreparedTurn> {
+    model.assertConfigured();
+    const room = config.historyMaxTokens - systemTokens - TOKENS_PER_REPLY - TOKENS_PER_MESSAGE;
+    const contentTokens = room > 0 ? tokens.countWithin(input.message, room) : false;
+    if (contentTokens === false) {
+      throw new ContextLengthExceededError(
+        `The message alone exceeds the history budget of ${config.historyMaxTokens} tokens (HISTORY_MAX_TOKENS)`,
+      );
+    }
+    const userTokens = contentTokens + TOKENS_PER_MESSAGE;
+
+    let history: Message[] = [];
+    const now = new Date().toISOString();
+    const userMessage = {
+      id: newId(),
+      role: 'user' as const,
+      content: input.message,
+      tokens: userTokens,
+      status: 'complete' as const,
+      toolCalls: null,
+      toolCallId: null,
+      createdAt: now,
+    };
+    let conversationId = input.conversationId;
+    if (conversationId) {
+      const id = conversationId;
+      if (!(await storage.conversations.get(input.userId, id))) throw new NotFoundError('Conversation');
+      history = await selectHistory((page) => storage.messages.newestFirst(id, page), room - contentTokens);
+      await storage.transaction(async (tx) => {
+        await tx.messages.append({ ...userMessage, conversationId: id });
+        await tx.conversations.touch(id, now, titleFrom(input.message));
+      });
+    } else {
+      const id = newId();
+      conversationId = id;
+      await storage.transaction(async (tx) => {
+        await tx.conversations.create({ id, userId: input.userId, title: titleFrom(input.message), createdAt: now, updatedAt: now });
+        await tx.messages.append({ ...userMessage, conversationId: id });
+      });
+    }
+
+    const promptTokens = systemTokens + history.reduce((sum, m) => sum + m.tokens, 0) + userTokens + TOKENS_PER_REPLY;
+    return {
+      conversationId,
+      promptTokens,
+      request: {
+        messages: [
+          { role: 'system', content: config.systemPrompt },
+          ...history.map(toModelMessage),
+          { role: 'user', content: input.message },
+        ],
+      },
+    };
+  }
+
+  return {
+    prepareTurn,
+    appendMessage,
+    countMessage,
+
+    /** One blocking turn: stores both messages and returns the reply. */
+    async reply(input: ChatInput, options: CallOptions = {}): Promise<ChatReply> {
+      const turn = await prepareTurn(input);
+      const completion = await model.complete(turn.request, options);
+      const choice = completion.choices?.[0];
+      if (!choice) throw new UpstreamError('The model provider sent a reply without choices');
+      const text = choice.message?.content ?? '';
+      const replyTokens = countMessage(text);
+      await appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: replyTokens, status: 'complete' });
+      return {
+        conversationId: turn.conversationId,
+        message: text,
+        tokensUsed: completion.usage?.total_tokens ?? turn.promptTokens + replyTokens,
+      };
+    },
+
+    /**
+     * A streaming turn. Resolves once the first token has arrived, so that any failure
+     * before it surfaces as a plain error; later failures become an `error` event.
+     * The reply is stored when the stream ends: complete, or incomplete with what
+     * arrived when the upstream dropped or the call was aborted (client gone).
+     */
+    async stream(input: ChatInput, options: CallOptions = {}): Promise<ChatStream> {
+      const turn = await prepareTurn(input);
+      const chunks = (await model.stream(turn.request, options))[Symbol.asyncIterator]();
+      const early: ChatCompletionChunk[] = [];
+      try {
+        for (;;) {
+          const next = await chunks.next();
+          if (next.done) break;
+          early.push(next.value);
+          if (next.value.choices?.[0]?.delta?.content) break;
+        }
+      } catch (error) {
+        await chunks.return?.();
+        throw error;
+      }
+      return { conversationId: turn.conversationId, events: relay(turn, early, chunks) };
+    },
+  };
+
+  async function* relay(
+    turn: PreparedTurn,
+    early: ChatCompletionChunk[],
+    rest: AsyncIterator<ChatCompletionChunk>,
+  ): AsyncGenerator<ChatStreamEvent> {
+    let text = '';
+    let usage: Usage | undefined;
+    let status: MessageStatus = 'incomplete';
+    const pending = early[Symbol.iterator]();
+    try {
+      for (;;) {
+        const buffered = pending.next();
+        const next = buffered.done ? await rest.next() : buffered;
+        if (next.done) break;
+        const chunk = next.value;
+        if (chunk.usage) usage = chunk.usage;
+        const content = chunk.choices?.[0]?.delta?.content;
+        if (content) {
+          text += content;
+          yield { type: 'content', content };
+        }
+      }
+      status = 'complete';
+      const completionTokens = tokens.count(text);
+      yield {
+        type: 'usage',
+        usage: usage ?? {
+          prompt_tokens: turn.promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: turn.promptTokens + completionTokens,
+        },
+      };
+    } catch (error) {
+      if (isAbort(error)) return;
+      const appError = error instanceof AppError ? error : new UpstreamError('The model stream failed', { cause: error });
+      yield { type: 'error', code: appError.code, message: appError.message };
+    } finally {
+      await rest.return?.();
+      if (status === 'complete' || text) {
+        await appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: countMessage(text), status });
+      }
+    }
+  }
+}
+
+export type ChatService = ReturnType<typeof chatService>;
