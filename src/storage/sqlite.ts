@@ -1,13 +1,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteAdapter, SqliteDialect, sql, type DialectAdapter, type MigrationLockOptions } from 'kysely';
 import { kyselyStorage } from './kysely-storage.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
 
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Kysely assumes one process per SQLite file and takes no migration lock. Several
+ * processes (two instances, or the admin CLI beside the server) may migrate at
+ * once, so the lock is a write to the lock row as the first statement of the
+ * migration transaction: it takes SQLite's write lock before anything is read,
+ * and the others wait for it (busy timeout) and then see the migrations done.
+ */
+class MigrationLockingSqliteAdapter extends SqliteAdapter {
+  override async acquireMigrationLock(db: Kysely<any>, options: MigrationLockOptions): Promise<void> {
+    await sql`update ${sql.table(options.lockTable)} set is_locked = 1 where id = ${options.lockRowId}`.execute(db);
+  }
+}
+
+class LockingSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new MigrationLockingSqliteAdapter();
+  }
+}
 
 /**
  * SQLite, the embedded default: one file, created with its directory on first use.
@@ -22,6 +41,6 @@ export function openSqlite(filename: string): Storage {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database }) });
   return kyselyStorage('sqlite', db);
 }
