@@ -46,6 +46,6 @@ export function toUpstreamError(error: unknown): unknown {
     if (status >= 500) return new UpstreamError(`The model provider failed (${status})`, options);
     return new UpstreamError(`The model provider rejected the request (${status})`, options);
   }
-  if (error instanceof OpenAI.OpenAIError) return new UpstreamError('The model provider sent a response we could not read', options);
-  return error;
+  // Anything else thrown from inside the SDK call (an unparseable body, a broken stream).
+  return new UpstreamError('The model provider sent a response we could not read', options);
 }
