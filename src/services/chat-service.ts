@@ -182,7 +182,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
         await chunks.return?.();
         throw error;
       }
-      return { conversationId: turn.conversationId, events: relay(turn, early, chunks) };
+      return { conversationId: turn.conversationId, events: relay(turn, early, chunks, options.signal) };
     },
   };
 
@@ -190,6 +190,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
     turn: PreparedTurn,
     early: ChatCompletionChunk[],
     rest: AsyncIterator<ChatCompletionChunk>,
+    signal: AbortSignal | undefined,
   ): AsyncGenerator<ChatStreamEvent> {
     let text = '';
     let usage: Usage | undefined;
@@ -201,6 +202,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
         const next = buffered.done ? await rest.next() : buffered;
         if (next.done) break;
         const chunk = next.value;
+        if (signal?.aborted) break;
         if (chunk.usage) usage = chunk.usage;
         const content = chunk.choices?.[0]?.delta?.content;
         if (content) {
@@ -208,6 +210,8 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
           yield { type: 'content', content };
         }
       }
+      // The SDK ends an aborted stream quietly, as if it were complete.
+      if (signal?.aborted) return;
       status = 'complete';
       const completionTokens = tokens.count(text);
       yield {
