@@ -23,8 +23,8 @@ const envSchema = z.object({
   OPENAI_API_KEY: optionalString,
   /** Any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8090/v1. Default: OpenAI's. */
   OPENAI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  /** Chat model. Default: gpt-4o-mini (a current small chat model). */
-  OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Chat model. Default: gpt-4.1-mini (a current small chat model that accepts temperature). */
+  OPENAI_MODEL: z.string().min(1).default('gpt-4.1-mini'),
   /** Embedding model. Default: text-embedding-3-small. */
   OPENAI_EMBEDDING_MODEL: z.string().min(1).default('text-embedding-3-small'),
   /** Maximum completion tokens per model call. Default: 2000. */
