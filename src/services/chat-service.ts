@@ -69,16 +69,18 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
 
   async function appendMessage(conversationId: string, fields: Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>): Promise<Message> {
     const now = new Date().toISOString();
-    const message = await storage.messages.append({
-      id: newId(),
-      conversationId,
-      toolCalls: null,
-      toolCallId: null,
-      createdAt: now,
-      ...fields,
+    return storage.transaction(async (tx) => {
+      const message = await tx.messages.append({
+        id: newId(),
+        conversationId,
+        toolCalls: null,
+        toolCallId: null,
+        createdAt: now,
+        ...fields,
+      });
+      await tx.conversations.touch(conversationId, now);
+      return message;
     });
-    await storage.conversations.touch(conversationId, now);
-    return message;
   }
 
   /**

@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteAdapter, SqliteDialect, sql, type DialectAdapter, type MigrationLockOptions } from 'kysely';
+import {
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  sql,
+  type DialectAdapter,
+  type MigrationLockOptions,
+  type SqliteDatabase,
+} from 'kysely';
 import { kyselyStorage } from './kysely-storage.js';
 import type { Database } from './schema.js';
 import type { Storage } from './storage.js';
@@ -28,6 +36,25 @@ class LockingSqliteDialect extends SqliteDialect {
   }
 }
 
+/** Prepared statements kept per SQL text: Kysely would otherwise prepare every query anew. */
+const STATEMENT_CACHE_SIZE = 256;
+
+function withStatementCache(database: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text) {
+      let statement = statements.get(text);
+      if (!statement) {
+        statement = database.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
+}
+
 /**
  * SQLite, the embedded default: one file, created with its directory on first use.
  * WAL lets readers run beside the writer (and the admin CLI beside the server);
@@ -41,6 +68,6 @@ export function openSqlite(filename: string): Storage {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database: withStatementCache(database) }) });
   return kyselyStorage('sqlite', db);
 }

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { Config } from '../config/config.js';
+import { createNodeHttpFetch } from './node-http-fetch.js';
 
 /**
  * The longest upstream wait hint we sit out inside one request. A longer
@@ -21,15 +22,17 @@ function retryHintMs(headers: Headers): number | undefined {
  * fetch as the SDK sees it: when the upstream asks for a wait longer than we
  * allow, `x-should-retry: false` tells the SDK's retry loop to stop and surface it.
  */
-const boundedRetryFetch: typeof fetch = async (input, init) => {
-  const response = await fetch(input, init);
-  if (response.ok) return response;
-  const hint = retryHintMs(response.headers);
-  if (hint === undefined || hint <= MAX_RETRY_WAIT_MS) return response;
-  const headers = new Headers(response.headers);
-  headers.set('x-should-retry', 'false');
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
-};
+function boundedRetries(inner: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    const response = await inner(input, init);
+    if (response.ok) return response;
+    const hint = retryHintMs(response.headers);
+    if (hint === undefined || hint <= MAX_RETRY_WAIT_MS) return response;
+    const headers = new Headers(response.headers);
+    headers.set('x-should-retry', 'false');
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  };
+}
 
 /**
  * The one OpenAI SDK client, built from config. Undefined when no provider is
@@ -46,6 +49,6 @@ export function createOpenAIClient(config: Config['openai']): OpenAI | undefined
     ...(config.baseURL && { baseURL: config.baseURL }),
     timeout: config.timeoutMs,
     maxRetries: config.maxRetries,
-    fetch: boundedRetryFetch,
+    fetch: boundedRetries(createNodeHttpFetch()),
   });
 }
