@@ -40,7 +40,13 @@ export function createNodeHttpFetch(options: { maxSockets?: number } = {}): type
         headers,
         agent: agents[url.protocol as keyof typeof agents],
       });
-      const onAbort = () => request.destroy(abortError(signal!));
+      let incoming: http.IncomingMessage | undefined;
+      const onAbort = () => {
+        const error = abortError(signal!);
+        // Ends a body being read with the AbortError itself, as fetch does.
+        incoming?.destroy(error);
+        request.destroy(error);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = () => signal?.removeEventListener('abort', onAbort);
 
@@ -50,6 +56,7 @@ export function createNodeHttpFetch(options: { maxSockets?: number } = {}): type
         reject(error.name === 'AbortError' ? error : new TypeError('fetch failed', { cause: error }));
       });
       request.once('response', (response) => {
+        incoming = response;
         const status = response.statusCode ?? 0;
         const responseHeaders = new Headers();
         const raw = response.rawHeaders;
