@@ -7,6 +7,7 @@ import { registerDocs } from './http/docs.js';
 import { BODY_LIMIT_BYTES, registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, RequestLogController } from './http/logger.js';
 import { requestId } from './http/request-id.js';
+import { agentRoutes } from './http/routes/agent.js';
 import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -53,6 +54,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     await authenticated.register(conversationRoutes(services));
     await authenticated.register(taskRoutes(services));
     await authenticated.register(chatRoutes(services));
+    await authenticated.register(agentRoutes(services));
   });
   return app;
 }

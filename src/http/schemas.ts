@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { taskPriority, taskStatus } from '../services/task-schemas.js';
-import type { Conversation, Message, Task } from '../storage/storage.js';
+import type { Conversation, Message } from '../storage/storage.js';
 
 /** Shapes shared by several routes; each route file keeps its own request schemas. */
 
@@ -26,6 +25,19 @@ export const pageQuery = (max: number, fallback: number) =>
   });
 
 export const idParams = z.object({ id: z.string().min(1).max(100) });
+
+/** A user message to the model (chat and agent). */
+export const chatMessage = z
+  .string()
+  .min(1)
+  .refine((s) => s.trim().length > 0, 'must not be blank')
+  .describe('The user message');
+
+/** The body of /chat, /chat/stream, /agent and /agent/stream. */
+export const chatBody = z.object({
+  message: chatMessage,
+  conversation_id: z.string().min(1).max(100).optional().describe('Continue this conversation; a new one when absent'),
+});
 
 export const conversationBody = z.object({
   id: z.string(),
@@ -65,22 +77,5 @@ export const toMessageBody = (m: Message): z.infer<typeof messageBody> => ({
   ...(m.toolCallId && { tool_call_id: m.toolCallId }),
 });
 
-export const taskBody = z.object({
-  id: z.string(),
-  title: z.string(),
-  description: z.string().nullable(),
-  priority: taskPriority,
-  status: taskStatus,
-  created_at: z.string(),
-  updated_at: z.string(),
-});
-
-export const toTaskBody = (t: Task): z.infer<typeof taskBody> => ({
-  id: t.id,
-  title: t.title,
-  description: t.description,
-  priority: t.priority,
-  status: t.status,
-  created_at: t.createdAt,
-  updated_at: t.updatedAt,
-});
+/** The task body is defined with the services, which hand the same shape to the agent's tools. */
+export { taskJson as taskBody, toTaskJson as toTaskBody } from '../services/task-json.js';

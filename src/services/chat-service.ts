@@ -67,10 +67,16 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
   const systemTokens = tokens.count(config.systemPrompt) + TOKENS_PER_MESSAGE;
   const countMessage = (content: string) => tokens.count(content) + TOKENS_PER_MESSAGE;
 
+  /**
+   * Stores one message. Every write to a conversation touches its row first: on
+   * PostgreSQL that row lock serialises writers, so message order (seq) is commit
+   * order and an agent's tool-call group is never interleaved with another turn.
+   */
   async function appendMessage(conversationId: string, fields: Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>): Promise<Message> {
     const now = new Date().toISOString();
     return storage.transaction(async (tx) => {
-      const message = await tx.messages.append({
+      await tx.conversations.touch(conversationId, now);
+      return tx.messages.append({
         id: newId(),
         conversationId,
         toolCalls: null,
@@ -78,8 +84,6 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
         createdAt: now,
         ...fields,
       });
-      await tx.conversations.touch(conversationId, now);
-      return message;
     });
   }
 
@@ -116,8 +120,8 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
       if (!(await storage.conversations.get(input.userId, id))) throw new NotFoundError('Conversation');
       history = await selectHistory((page) => storage.messages.newestFirst(id, page), room - contentTokens);
       await storage.transaction(async (tx) => {
-        await tx.messages.append({ ...userMessage, conversationId: id });
         await tx.conversations.touch(id, now, titleFrom(input.message));
+        await tx.messages.append({ ...userMessage, conversationId: id });
       });
     } else {
       const id = newId();

@@ -2,6 +2,8 @@ import type OpenAI from 'openai';
 import type { Config } from '../config/config.js';
 import type { Storage } from '../storage/storage.js';
 import { chatModel } from '../upstream/chat-model.js';
+import { agentService } from './agent/agent-service.js';
+import { taskTools } from './agent/tools.js';
 import { chatService } from './chat-service.js';
 import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
@@ -13,11 +15,14 @@ export async function createServices(deps: { config: Config; storage: Storage; o
   const { config, storage } = deps;
   const tokens = await loadTokenCounter(config.openai.model);
   const model = chatModel(deps.openai, config.openai);
+  const tasks = taskService(storage);
+  const chat = chatService({ storage, model, tokens, config });
   return {
     users: userService(storage),
     conversations: conversationService(storage),
-    tasks: taskService(storage),
-    chat: chatService({ storage, model, tokens, config }),
+    tasks,
+    chat,
+    agent: agentService({ chat, model, tools: taskTools(tasks), storage, config }),
   };
 }
 

@@ -2,18 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChatService } from '../../services/chat-service.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
-import { errorResponses, idParams } from '../schemas.js';
+import { chatBody, chatMessage, errorResponses, idParams } from '../schemas.js';
 import { SseWriter } from '../sse.js';
 
-const message = z
-  .string()
-  .min(1)
-  .refine((s) => s.trim().length > 0, 'must not be blank')
-  .describe('The user message');
-const chatBody = z.object({
-  message,
-  conversation_id: z.string().min(1).max(100).optional().describe('Continue this conversation; a new one when absent'),
-});
 const chatReply = z.object({ message: z.string(), conversation_id: z.string(), tokens_used: z.number().int() });
 const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
 const tags = ['chat'];
@@ -50,7 +41,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
           security,
           summary: 'Send a message in an existing conversation',
           params: idParams,
-          body: z.object({ message }),
+          body: z.object({ message: chatMessage }),
           response: { 200: chatReply, ...modelErrors },
         },
       },

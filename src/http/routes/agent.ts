@@ -1,0 +1,112 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AgentService } from '../../services/agent/agent-service.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
+import { chatBody, errorResponses } from '../schemas.js';
+import { SseWriter } from '../sse.js';
+
+const jsonObject = z.record(z.string(), z.unknown());
+const toolCallBody = z.object({
+  name: z.string(),
+  arguments: z.union([jsonObject, z.string()]).describe('The arguments as a JSON object, or the raw string when they are not one'),
+  result: jsonObject.describe('What the tool returned, or {"error": "…"} when the call failed'),
+});
+const agentReply = z.object({
+  message: z.string().describe("The model's final answer, or a note that AGENT_MAX_ITERATIONS was reached"),
+  conversation_id: z.string(),
+  tool_calls: z.array(toolCallBody).describe('Every tool call made, in order'),
+  iterations: z.number().int().describe('Model calls made'),
+  tokens_used: z.number().int().describe('Total tokens of every model call'),
+});
+const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
+const tags = ['agent'];
+const security = [{ bearerAuth: [] }];
+
+export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZod {
+  const { agent } = deps;
+  return async (app) => {
+    app.post(
+      '/agent',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Send a message to the task agent, which may call tools, and get its answer',
+          description:
+            'The model may create, list, update and delete your tasks through tools; calls with bad arguments are answered ' +
+            'to the model as tool errors. Stops at a text answer or after AGENT_MAX_ITERATIONS model calls.',
+          body: chatBody,
+          response: { 200: agentReply, ...modelErrors },
+        },
+      },
+      async (request, reply) => {
+        const result = await agent.run(
+          { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
+          { signal: abortOnDisconnect(reply), requestId: String(request.id) },
+        );
+        return {
+          message: result.message,
+          conversation_id: result.conversationId,
+          tool_calls: result.toolCalls.map(({ name, arguments: args, result }) => ({ name, arguments: args, result })),
+          iterations: result.iterations,
+          tokens_used: result.usage.total_tokens,
+        };
+      },
+    );
+
+    app.post(
+      '/agent/stream',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Send a message to the task agent and stream its work as server-sent events',
+          description:
+            'Events: {"conversation_id"} first, then {"content"} deltas, {"tool_call":{"name","arguments"}} once a call is ' +
+            'complete, {"tool_result":{"name","result"}}, {"usage"} summed over every model call, and [DONE]. A failure ' +
+            'before the first event is a normal error response; after it, an {"error","code"} event ends the stream.',
+          body: chatBody,
+          response: { 200: z.string().describe('text/event-stream'), ...modelErrors },
+        },
+      },
+      async (request, reply) => {
+        const signal = abortOnDisconnect(reply);
+        const stream = await agent.stream(
+          { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
+          { signal, requestId: String(request.id) },
+        );
+        const sse = new SseWriter(request, reply);
+        try {
+          await sse.send({ conversation_id: stream.conversationId });
+          let failed = false;
+          // Drain the events even after a disconnect: the abort ends them quickly, and the
+          // service stores what it must on the way out.
+          for await (const event of stream.events) {
+            switch (event.type) {
+              case 'content':
+                await sse.send({ content: event.content });
+                break;
+              case 'tool_call':
+                await sse.send({ tool_call: { name: event.name, arguments: event.arguments } });
+                break;
+              case 'tool_result':
+                await sse.send({ tool_result: { name: event.name, result: event.result } });
+                break;
+              case 'usage':
+                await sse.send({ usage: event.usage });
+                break;
+              case 'error':
+                failed = true;
+                if (event.code === 'internal_error') request.log.error({ err: event.cause }, 'agent stream failed');
+                await sse.send({ error: event.message, code: event.code });
+                break;
+            }
+          }
+          if (!failed) await sse.send('[DONE]');
+        } finally {
+          sse.end();
+        }
+      },
+    );
+  };
+}
