@@ -1,0 +1,269 @@
+/**
+ * Child processes of the benchmark: the fake upstream, the built app, the admin CLI.
+ * They run apart from the bench process, so the load generator never shares an
+ * event loop with what it measures. Every child is tracked and killed on exit,
+ * on SIGINT/SIGTERM and on errors.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const run = promisify(execFile);
+
+// ---------------------------------------------------------------- clean-up
+
+const children = new Set<ChildProcess>();
+const cleanups: Array<() => Promise<void> | void> = [];
+
+/** Runs `fn` when the benchmark ends, normally or not (last registered runs first). */
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+
+function killAllNow(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+}
+
+let cleaningUp: Promise<void> | undefined;
+/** Kills every child still running and runs the clean-ups; safe to call twice. */
+export function cleanupAll(): Promise<void> {
+  cleaningUp ??= (async () => {
+    await Promise.allSettled([...children].map((child) => stopChild(child)));
+    killAllNow();
+    while (cleanups.length) {
+      const fn = cleanups.pop()!;
+      try {
+        await withTimeout(Promise.resolve(fn()), 10_000);
+      } catch (error) {
+        process.stderr.write(`bench: clean-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    }
+  })();
+  return cleaningUp;
+}
+
+let installed = false;
+export function installExitHandlers(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', killAllNow);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`\nbench: ${signal}, stopping children\n`);
+      killAllNow();
+      void cleanupAll().finally(() => process.exit(130));
+    });
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** SIGTERM, then SIGKILL if the child has not exited within `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    children.delete(child);
+    return;
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+  children.delete(child);
+}
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+// ---------------------------------------------------------------- helpers
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One GET on a fresh connection; resolves with the status, or rejects on a connection error. */
+function getStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('error', reject);
+    req.setTimeout(2000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `url` every 2 ms until it answers 200; fails when `child` exits first or after `timeoutMs`. */
+export async function waitFor200(url: string, child: ChildProcess, timeoutMs = 30_000, describe = () => ''): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before ${url} answered 200${describe()}`);
+    }
+    try {
+      if ((await getStatus(url)) === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms${describe()}`);
+    await sleep(2);
+  }
+}
+
+/**
+ * The environment of a child: ours, minus every variable the app reads (so a stray
+ * REDIS_URL or HISTORY_MAX_TOKENS in the caller's shell cannot change what is measured),
+ * plus `extra`.
+ */
+const APP_VARIABLES = [
+  'HOST', 'PORT', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL', 'OPENAI_EMBEDDING_MODEL', 'OPENAI_MAX_TOKENS',
+  'OPENAI_TEMPERATURE', 'OPENAI_TIMEOUT', 'OPENAI_MAX_RETRIES', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'REDIS_URL',
+  'RATE_LIMIT_PER_MINUTE', 'TOKENS_PER_MINUTE', 'SHUTDOWN_GRACE_SECONDS', 'HISTORY_MAX_TOKENS', 'AGENT_MAX_ITERATIONS',
+  'SYSTEM_PROMPT', 'EMBEDDING_DIMENSIONS', 'CORS_ORIGINS', 'LOG_LEVEL', 'FAKE_OPENAI_HOST', 'FAKE_OPENAI_PORT',
+  'FAKE_OPENAI_RECORD', 'FAKE_OPENAI_API_KEY', 'NODE_OPTIONS', 'NODE_ENV',
+];
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of APP_VARIABLES) delete env[name];
+  return { ...env, ...extra };
+}
+
+// ---------------------------------------------------------------- the fake upstream
+
+export interface FakeProcess {
+  /** http://127.0.0.1:PORT */
+  origin: string;
+  /** http://127.0.0.1:PORT/v1, for OPENAI_BASE_URL */
+  baseUrl: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startFake(): Promise<FakeProcess> {
+  const port = await freePort();
+  const child = track(
+    spawn(process.execPath, ['--import', 'tsx', 'src/fake-openai/cli.ts'], {
+      cwd: ROOT,
+      env: childEnv({ FAKE_OPENAI_PORT: String(port), FAKE_OPENAI_HOST: '127.0.0.1' }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < 4000) stderr += text;
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitFor200(`${origin}/_fake/health`, child, 30_000, () => (stderr ? `: ${stderr.trim()}` : ''));
+  return { origin, baseUrl: `${origin}/v1`, pid: child.pid!, stop: () => stopChild(child) };
+}
+
+// ---------------------------------------------------------------- the app
+
+export async function buildApp(): Promise<void> {
+  try {
+    await run('npm', ['run', '--silent', 'build'], { cwd: ROOT, env: childEnv({}), maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`npm run build failed:\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
+  }
+}
+
+export function appEnv(options: { port: number; databaseUrl: string; fakeBaseUrl: string }): NodeJS.ProcessEnv {
+  return childEnv({
+    PORT: String(options.port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: options.databaseUrl,
+    OPENAI_BASE_URL: options.fakeBaseUrl,
+    OPENAI_API_KEY: 'sk-bench',
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    LOG_LEVEL: 'info',
+  });
+}
+
+export interface AppProcess {
+  origin: string;
+  pid: number;
+  /** Milliseconds from spawn to the first 200 from /health. */
+  startupMs: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node dist/main.js` (build first). stdout (the request logs) goes nowhere, as
+ * in production where it goes to a collector; stderr, which only carries fatal start-up
+ * errors, goes to a file so a failed start can say why.
+ */
+export async function startApp(options: { databaseUrl: string; fakeBaseUrl: string; workDir: string }): Promise<AppProcess> {
+  const port = await freePort();
+  const stderrPath = path.join(options.workDir, `app-${port}.stderr`);
+  const stderrFd = fs.openSync(stderrPath, 'w');
+  const started = performance.now();
+  const child = track(
+    spawn(process.execPath, ['dist/main.js'], {
+      cwd: ROOT,
+      env: appEnv({ port, databaseUrl: options.databaseUrl, fakeBaseUrl: options.fakeBaseUrl }),
+      stdio: ['ignore', 'ignore', stderrFd],
+    }),
+  );
+  fs.closeSync(stderrFd);
+  const origin = `http://127.0.0.1:${port}`;
+  const describe = () => {
+    const text = fs.existsSync(stderrPath) ? fs.readFileSync(stderrPath, 'utf8').trim() : '';
+    return text ? `: ${text.slice(0, 2000)}` : '';
+  };
+  await waitFor200(`${origin}/health`, child, 30_000, describe);
+  const startupMs = performance.now() - started;
+  return { origin, pid: child.pid!, startupMs, stop: () => stopChild(child) };
+}
+
+// ---------------------------------------------------------------- the admin CLI
+
+export interface CreatedUser {
+  id: string;
+  name: string;
+  api_key: string;
+}
+
+export async function createUser(databaseUrl: string, name = 'bench'): Promise<CreatedUser> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/admin.ts', 'create-user', name], {
+    cwd: ROOT,
+    env: childEnv({ DATABASE_URL: databaseUrl }),
+    timeout: 60_000,
+  });
+  const user = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as CreatedUser;
+  if (!user.api_key) throw new Error(`admin create-user printed no api_key: ${stdout}`);
+  return user;
+}

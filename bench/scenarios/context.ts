@@ -1,0 +1,33 @@
+import type { BenchDatabase } from '../lib/database.js';
+import type { FakeProcess } from '../lib/processes.js';
+import type { Seeded } from '../lib/seed.js';
+import type { Settings } from '../lib/settings.js';
+
+/** What every scenario gets. */
+export interface BenchContext {
+  settings: Settings;
+  fake: FakeProcess;
+  /** Temporary directory of this run (SQLite files, app stderr). */
+  workDir: string;
+  /** Progress line on stderr. */
+  log(line: string): void;
+}
+
+/** A running app on one database, with its seeded user. */
+export interface AppUnderTest {
+  origin: string;
+  pid: number;
+  db: BenchDatabase;
+  apiKey: string;
+  seeded: Seeded;
+}
+
+/** The SDK's default request settings of the app (config defaults), for direct calls to the fake. */
+export const SDK_CHAT_DEFAULTS = {
+  model: 'gpt-4o-mini',
+  max_completion_tokens: 2000,
+  temperature: 0.7,
+};
+export const SYSTEM_PROMPT = 'You are a helpful assistant.';
+
+export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
