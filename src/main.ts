@@ -1,7 +1,17 @@
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { openStorage } from './storage/open-storage.js';
+
+/**
+ * V8 lets the heap grow to several times what is live before collecting it fully,
+ * which with thousands of open streams meant ~500 MB resident for ~150 MB live.
+ * A 1.2x growth factor keeps memory near the live set at no measurable cost in
+ * throughput (bench/). Set here rather than on the command line: an unknown
+ * flag is ignored instead of stopping start-up.
+ */
+v8.setFlagsFromString('--heap-growing-percent=20');
 
 /** Start-up: config → database (migrated) → app → listen; SIGTERM/SIGINT close it gracefully. */
 async function main(): Promise<void> {
