@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import { AppError, ContextLengthExceededError, NotFoundError, UpstreamError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Message, MessageStatus, Storage } from '../storage/storage.js';
+import type { HistoryEntry, Message, MessageStatus, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionChunk, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import { isAbort } from '../upstream/error-mapping.js';
 import { selectHistory, toModelMessage } from './history.js';
@@ -102,7 +102,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
     }
     const userTokens = contentTokens + TOKENS_PER_MESSAGE;
 
-    let history: Message[] = [];
+    let history: HistoryEntry[] = [];
     const now = new Date().toISOString();
     const userMessage = {
       id: newId(),

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, MessagesTable } from './schema.js';
-import type { Message, MessageRepository } from './storage.js';
+import type { HistoryEntry, Message, MessageRepository } from './storage.js';
 
 const toMessage = (r: Selectable<MessagesTable>): Message => ({
   id: r.id,
@@ -47,10 +47,22 @@ export function messageRepository(db: Kysely<Database>): MessageRepository {
     },
 
     async newestFirst(conversationId, { limit, beforeSeq }) {
-      let query = db.selectFrom('messages').selectAll().where('conversation_id', '=', conversationId);
+      let query = db
+        .selectFrom('messages')
+        .select(['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'])
+        .where('conversation_id', '=', conversationId);
       if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
       const rows = await query.orderBy('seq', 'desc').limit(limit).execute();
-      return rows.map(toMessage);
+      return rows.map(
+        (r): HistoryEntry => ({
+          seq: Number(r.seq),
+          role: r.role,
+          content: r.content,
+          tokens: r.tokens,
+          toolCalls: r.tool_calls === null ? null : JSON.parse(r.tool_calls),
+          toolCallId: r.tool_call_id,
+        }),
+      );
     },
   };
 }

@@ -52,6 +52,9 @@ export interface Message {
 
 export type NewMessage = Omit<Message, 'seq'>;
 
+/** What building a history needs of a message, and no more. */
+export type HistoryEntry = Pick<Message, 'seq' | 'role' | 'content' | 'tokens' | 'toolCalls' | 'toolCallId'>;
+
 export type TaskPriority = 'low' | 'medium' | 'high';
 export type TaskStatus = 'pending' | 'completed';
 
@@ -100,7 +103,7 @@ export interface MessageRepository {
   /** Oldest first; `cursor` is the `nextCursor` of the previous page. */
   list(conversationId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Message>>;
   /** Newest first, strictly before `beforeSeq` when given: for walking history back. */
-  newestFirst(conversationId: string, options: { limit: number; beforeSeq?: number | undefined }): Promise<Message[]>;
+  newestFirst(conversationId: string, options: { limit: number; beforeSeq?: number | undefined }): Promise<HistoryEntry[]>;
 }
 
 export interface TaskRepository {
