@@ -39,3 +39,41 @@ export class SseWriter {
     if (!this.closed) this.response.end();
   }
 }
+
+/** What the services' event streams have in common: a type, and for failures a code and message. */
+export type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
+
+/**
+ * Writes a service's event stream as the contract's SSE: `{"conversation_id"}` first,
+ * one `data:` line per event (`payload` maps an event to its body), then `[DONE]`;
+ * an `error` event becomes `{"error","code"}` and ends the stream without `[DONE]`.
+ * Events are drained even after a disconnect: the abort ends them quickly, and the
+ * service stores what it must on the way out.
+ */
+export async function writeEventStream<E extends StreamEvent>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  conversationId: string,
+  events: AsyncIterable<E>,
+  payload: (event: Exclude<E, { type: 'error' }>) => unknown,
+): Promise<void> {
+  const sse = new SseWriter(request, reply);
+  try {
+    await sse.send({ conversation_id: conversationId });
+    let failed = false;
+    for await (const event of events) {
+      if (isErrorEvent(event)) {
+        failed = true;
+        if (event.code === 'internal_error') request.log.error({ err: event.cause }, 'stream failed');
+        await sse.send({ error: event.message, code: event.code });
+      } else {
+        await sse.send(payload(event as Exclude<E, { type: 'error' }>));
+      }
+    }
+    if (!failed) await sse.send('[DONE]');
+  } finally {
+    sse.end();
+  }
+}
+
+const isErrorEvent = (event: StreamEvent): event is Extract<StreamEvent, { type: 'error' }> => event.type === 'error';

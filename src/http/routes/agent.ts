@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AgentService } from '../../services/agent/agent-service.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
 import { chatBody, errorResponses } from '../schemas.js';
-import { SseWriter } from '../sse.js';
+import { writeEventStream } from '../sse.js';
 
 const jsonObject = z.record(z.string(), z.unknown());
 const toolCallBody = z.object({
@@ -75,37 +75,18 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
           { signal, requestId: String(request.id) },
         );
-        const sse = new SseWriter(request, reply);
-        try {
-          await sse.send({ conversation_id: stream.conversationId });
-          let failed = false;
-          // Drain the events even after a disconnect: the abort ends them quickly, and the
-          // service stores what it must on the way out.
-          for await (const event of stream.events) {
-            switch (event.type) {
-              case 'content':
-                await sse.send({ content: event.content });
-                break;
-              case 'tool_call':
-                await sse.send({ tool_call: { name: event.name, arguments: event.arguments } });
-                break;
-              case 'tool_result':
-                await sse.send({ tool_result: { name: event.name, result: event.result } });
-                break;
-              case 'usage':
-                await sse.send({ usage: event.usage });
-                break;
-              case 'error':
-                failed = true;
-                if (event.code === 'internal_error') request.log.error({ err: event.cause }, 'agent stream failed');
-                await sse.send({ error: event.message, code: event.code });
-                break;
-            }
+        await writeEventStream(request, reply, stream.conversationId, stream.events, (event) => {
+          switch (event.type) {
+            case 'content':
+              return { content: event.content };
+            case 'tool_call':
+              return { tool_call: { name: event.name, arguments: event.arguments } };
+            case 'tool_result':
+              return { tool_result: { name: event.name, result: event.result } };
+            case 'usage':
+              return { usage: event.usage };
           }
-          if (!failed) await sse.send('[DONE]');
-        } finally {
-          sse.end();
-        }
+        });
       },
     );
   };

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ChatService } from '../../services/chat-service.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
 import { chatBody, chatMessage, errorResponses, idParams } from '../schemas.js';
-import { SseWriter } from '../sse.js';
+import { writeEventStream } from '../sse.js';
 
 const chatReply = z.object({ message: z.string(), conversation_id: z.string(), tokens_used: z.number().int() });
 const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
@@ -74,24 +74,9 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
           { signal, requestId: String(request.id) },
         );
-        const sse = new SseWriter(request, reply);
-        try {
-          await sse.send({ conversation_id: stream.conversationId });
-          let failed = false;
-          // Drain the events even after a disconnect: the abort ends them quickly, and the
-          // service stores the partial reply on the way out.
-          for await (const event of stream.events) {
-            if (event.type === 'content') await sse.send({ content: event.content });
-            else if (event.type === 'usage') await sse.send({ usage: event.usage });
-            else {
-              failed = true;
-              await sse.send({ error: event.message, code: event.code });
-            }
-          }
-          if (!failed) await sse.send('[DONE]');
-        } finally {
-          sse.end();
-        }
+        await writeEventStream(request, reply, stream.conversationId, stream.events, (event) =>
+          event.type === 'content' ? { content: event.content } : { usage: event.usage },
+        );
       },
     );
   };
