@@ -3,15 +3,23 @@ import type { DestinationStream } from 'pino';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Config } from './config/config.js';
 import { authenticate } from './http/auth.js';
+import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
 import { BODY_LIMIT_BYTES, registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, RequestLogController } from './http/logger.js';
+import { registerMetrics } from './http/http-metrics.js';
+import { registerModelCallLimits } from './http/model-call-limits.js';
 import { requestId } from './http/request-id.js';
+import { registerGracefulClose } from './http/shutdown.js';
 import { agentRoutes } from './http/routes/agent.js';
 import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
+import { searchRoutes } from './http/routes/search.js';
 import { taskRoutes } from './http/routes/tasks.js';
+import { connectRedis } from './limits/redis-connection.js';
+import { createMetrics } from './observability/metrics.js';
+import { modelCallObserver } from './observability/model-call-observer.js';
 import { createServices } from './services/services.js';
 import type { Storage } from './storage/storage.js';
 import { createOpenAIClient } from './upstream/openai-client.js';
@@ -36,6 +44,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('user', null as never);
+  app.decorateRequest('apiKeyHash', '');
   // The API speaks JSON only; anything else answers 415 rather than a confusing 422.
   app.removeContentTypeParser('text/plain');
 
@@ -44,17 +53,33 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     done();
   });
   registerErrorHandling(app);
+  registerGracefulClose(app, config.shutdownGraceMs);
+  await registerCors(app, config.corsOrigins);
   await registerDocs(app, version);
+  const metrics = config.metricsEnabled ? createMetrics() : undefined;
+  registerMetrics(app, metrics);
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, app.log, config.rateLimit.failOpen) : undefined;
+  if (redis) app.addHook('onClose', async () => redis.close());
+  await registerModelCallLimits(app, { config, redis, metrics });
 
-  const services = await createServices({ config, storage, openai: createOpenAIClient(config.openai) });
+  const services = await createServices({
+    config,
+    storage,
+    openai: createOpenAIClient(config.openai),
+    observeModelCall: modelCallObserver(app.log, metrics),
+  });
 
-  await app.register(healthRoutes({ storage }));
+  await app.register(healthRoutes({ storage, redis }));
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticate(services.users));
     await authenticated.register(conversationRoutes(services));
     await authenticated.register(taskRoutes(services));
     await authenticated.register(chatRoutes(services));
     await authenticated.register(agentRoutes(services));
+    await authenticated.register(searchRoutes(services));
   });
+  // The embedding worker runs while the app does; closing stops it (an embedding request in flight is aborted).
+  app.addHook('onReady', async () => services.embeddings.start(app.log));
+  app.addHook('onClose', async () => services.embeddings.stop());
   return app;
 }

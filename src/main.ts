@@ -35,15 +35,22 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down');
+    app.log.info({ signal, grace_ms: config.shutdownGraceMs }, 'shutting down: draining in-flight requests and streams');
+    // app.close() stops accepting at once, waits for what is in flight and, when the grace period is
+    // over, aborts it (see http/shutdown.ts). Should a connection still hang on after that, cut it.
     const force = setTimeout(() => {
-      app.log.warn('grace period over; closing remaining connections');
+      app.log.warn('connections still open after the grace period; closing them');
       app.server.closeAllConnections();
-    }, config.shutdownGraceMs);
+    }, config.shutdownGraceMs + 2000);
     force.unref();
-    await app.close();
-    await storage.close();
+    try {
+      await app.close(); // also closes Redis
+      await storage.close();
+    } catch (error) {
+      app.log.error({ err: error }, 'error while shutting down');
+    }
     clearTimeout(force);
+    app.log.info('shut down');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

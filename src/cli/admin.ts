@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/config.js';
+import { embeddingWorker } from '../services/embedding-worker.js';
 import { userService } from '../services/user-service.js';
 import { openStorage } from '../storage/open-storage.js';
+import { embeddingModel } from '../upstream/embedding-model.js';
+import { createOpenAIClient } from '../upstream/openai-client.js';
 
 /**
  * Operator commands, on the same DATABASE_URL as the server (safe while it runs).
@@ -10,7 +13,9 @@ import { openStorage } from '../storage/open-storage.js';
 const USAGE = `usage: npm run --silent admin -- <command>
   create-user NAME        create a user and print {"id","name","api_key"} (the key is shown only once)
   list-users              print one JSON line per user: {"id","name","created_at","active_keys"}
-  revoke-key KEY_OR_ID    revoke an API key, given the key itself or its id`;
+  revoke-key KEY_OR_ID    revoke an API key, given the key itself or its id
+  reindex                 embed every task not embedded with the current model and size (or queued) once, and print
+                          {"model","dimensions","queued","embedded","unchanged","failed","pending"}`;
 
 async function run(args: string[]): Promise<number> {
   const [command, ...rest] = args;
@@ -36,6 +41,12 @@ async function run(args: string[]): Promise<number> {
         if (!target) return fail('revoke-key needs the key or its id');
         if (!(await users.revokeKey(target))) return fail('no active key matches');
         print({ revoked: true });
+        return 0;
+      }
+      case 'reindex': {
+        const model = embeddingModel(createOpenAIClient(config.openai), config.openai);
+        if (!model.configured) return fail('reindex needs a model provider: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)');
+        print(await embeddingWorker({ storage, model, options: config.embeddingWorker }).reindex());
         return 0;
       }
       default:

@@ -13,6 +13,14 @@ const optionalString = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', ''], { message: 'must be true or false' }))
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? fallback : v === 'true' || v === '1' || v === 'yes'));
 
 const envSchema = z.object({
   /** Interface to listen on. Default: 127.0.0.1 (only this machine). */
@@ -46,8 +54,21 @@ const envSchema = z.object({
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
   /** When set, rate limits are shared through Redis. Default: none (in-process). */
   REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
+  /** Prefix of every Redis key we write, so deployments (or test runs) can share one Redis. Default: oab: */
+  REDIS_KEY_PREFIX: z.string().default('oab:'),
   /** Requests per minute per API key on model-calling endpoints. Default: 60. */
   RATE_LIMIT_PER_MINUTE: int(1, 100_000_000).default(60),
+  /**
+   * Whether RATE_LIMIT_PER_MINUTE and TOKENS_PER_MINUTE are enforced at all. Default: true.
+   * Off only for measuring the limiter's own cost (bench/limiter-overhead.ts) or behind a gateway that limits.
+   */
+  RATE_LIMIT_ENABLED: bool(true),
+  /**
+   * When Redis (REDIS_URL) does not answer: true lets requests through unlimited (logged once per outage),
+   * false refuses model-calling requests with 503 service_unavailable. Default: true (an outage of the
+   * limiter's store should not take the API down with it).
+   */
+  RATE_LIMIT_FAIL_OPEN: bool(true),
   /** Model tokens per minute per API key. Default: none (no budget). */
   TOKENS_PER_MINUTE: optionalString.pipe(z.coerce.number<string>().int().min(1).optional()),
   /** Seconds SIGTERM waits for in-flight requests and streams. Default: 30. */
@@ -60,6 +81,12 @@ const envSchema = z.object({
   SYSTEM_PROMPT: z.string().default('You are a helpful assistant.'),
   /** Sent as `dimensions` to the embeddings endpoint when set. Default: the model's. */
   EMBEDDING_DIMENSIONS: optionalString.pipe(z.coerce.number<string>().int().min(1).max(16384).optional()),
+  /** How often the embedding worker looks for tasks to embed (it is also woken by writes). Default: 1000 ms. */
+  EMBEDDING_WORKER_INTERVAL_MS: int(10, 3_600_000).default(1000),
+  /** Longest wait between embedding retries during an outage (exponential backoff up to it). Default: 5000 ms. */
+  EMBEDDING_RETRY_MAX_MS: int(10, 3_600_000).default(5000),
+  /** Serves GET /metrics and records request, upstream and stream metrics. Default: true. */
+  METRICS_ENABLED: bool(true),
   /** Comma-separated allowed origins. Default: none (no cross-origin access). */
   CORS_ORIGINS: optionalString,
   /** pino level. Default: info. */
@@ -84,9 +111,13 @@ export interface Config {
     timeoutMs: number;
     maxRetries: number;
   };
+  /** The background embedding worker (see services/embedding-worker.ts). */
+  embeddingWorker: { intervalMs: number; retryMaxMs: number };
   database: { url: string; poolSize: number };
   redisUrl: string | undefined;
-  rateLimit: { perMinute: number; tokensPerMinute: number | undefined };
+  redisKeyPrefix: string;
+  rateLimit: { enabled: boolean; perMinute: number; tokensPerMinute: number | undefined; failOpen: boolean };
+  metricsEnabled: boolean;
   shutdownGraceMs: number;
   historyMaxTokens: number;
   agentMaxIterations: number;
@@ -130,9 +161,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: Math.round(e.OPENAI_TIMEOUT * 1000),
       maxRetries: e.OPENAI_MAX_RETRIES,
     },
+    embeddingWorker: { intervalMs: e.EMBEDDING_WORKER_INTERVAL_MS, retryMaxMs: e.EMBEDDING_RETRY_MAX_MS },
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
     redisUrl: e.REDIS_URL,
-    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, tokensPerMinute: e.TOKENS_PER_MINUTE },
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED,
+      perMinute: e.RATE_LIMIT_PER_MINUTE,
+      tokensPerMinute: e.TOKENS_PER_MINUTE,
+      failOpen: e.RATE_LIMIT_FAIL_OPEN,
+    },
+    metricsEnabled: e.METRICS_ENABLED,
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     historyMaxTokens: e.HISTORY_MAX_TOKENS,
     agentMaxIterations: e.AGENT_MAX_ITERATIONS,

@@ -7,6 +7,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller; set on every route behind `authenticate`. */
     user: User;
+    /** SHA-256 of the caller's API key: per-key limits are counted by it (the key itself is never kept). */
+    apiKeyHash: string;
   }
 }
 
@@ -16,8 +18,9 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 export function authenticate(users: UserService): onRequestAsyncHookHandler {
   return async function (request: FastifyRequest, _reply: FastifyReply) {
     const match = BEARER.exec(request.headers.authorization ?? '');
-    const user = match?.[1] ? await users.authenticate(match[1]) : undefined;
-    if (!user) throw new UnauthorizedError();
-    request.user = user;
+    const found = match?.[1] ? await users.authenticate(match[1]) : undefined;
+    if (!found) throw new UnauthorizedError();
+    request.user = found.user;
+    request.apiKeyHash = found.keyHash;
   };
 }

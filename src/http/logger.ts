@@ -15,6 +15,11 @@ export const REDACTED_PATHS = [
   '*.apiKey',
   '*.api_key',
   'config.openai.apiKey',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers.cookie',
+  'redisUrl',
+  'config.redisUrl',
 ];
 
 export function loggerOptions(level: string): LoggerOptions {

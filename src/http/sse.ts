@@ -12,7 +12,14 @@ export class SseWriter {
   constructor(request: FastifyRequest, reply: FastifyReply) {
     reply.hijack();
     this.response = reply.raw;
+    const metrics = reply.server.metrics;
+    if (metrics) {
+      metrics.sseStreamOpened();
+      this.response.once('close', metrics.sseStreamClosed);
+    }
     this.response.writeHead(200, {
+      // Headers hooks set on the reply (CORS, RateLimit-*) before the stream took it over.
+      ...(reply.getHeaders() as Record<string, string | string[]>),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
@@ -70,7 +77,8 @@ export async function writeEventStream<E extends StreamEvent>(
         await sse.send(payload(event as Exclude<E, { type: 'error' }>));
       }
     }
-    if (!failed) await sse.send('[DONE]');
+    // A stream cut by shutdown ends without [DONE], so the client knows it is incomplete.
+    if (!failed && !request.server.shutdownSignal?.aborted) await sse.send('[DONE]');
   } finally {
     sse.end();
   }

@@ -1,26 +1,40 @@
 import type OpenAI from 'openai';
 import type { Config } from '../config/config.js';
 import type { Storage } from '../storage/storage.js';
-import { chatModel } from '../upstream/chat-model.js';
+import { chatModel, type ModelCallObserver } from '../upstream/chat-model.js';
+import { embeddingModel } from '../upstream/embedding-model.js';
 import { agentService } from './agent/agent-service.js';
 import { taskTools } from './agent/tools.js';
 import { chatService } from './chat-service.js';
 import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
+import { embeddingWorker } from './embedding-worker.js';
+import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
 import { userService } from './user-service.js';
 
 /** The application's services, built once from their dependencies. */
-export async function createServices(deps: { config: Config; storage: Storage; openai: OpenAI | undefined }) {
+export async function createServices(deps: {
+  config: Config;
+  storage: Storage;
+  openai: OpenAI | undefined;
+  /** Told about every finished chat model call (metrics, the per-call log line). */
+  observeModelCall?: ModelCallObserver | undefined;
+}) {
   const { config, storage } = deps;
   const tokens = await loadTokenCounter(config.openai.model);
-  const model = chatModel(deps.openai, config.openai);
-  const tasks = taskService(storage);
+  const model = chatModel(deps.openai, config.openai, deps.observeModelCall);
+  const embedder = embeddingModel(deps.openai, config.openai);
+  const embeddings = embeddingWorker({ storage, model: embedder, options: config.embeddingWorker });
+  const tasks = taskService(storage, embeddings);
   const chat = chatService({ storage, model, tokens, config });
   return {
     users: userService(storage),
     conversations: conversationService(storage),
     tasks,
+    /** Keeps task embeddings current; started and stopped with the app. */
+    embeddings,
+    search: searchService({ storage, model: embedder }),
     chat,
     agent: agentService({ chat, model, tools: taskTools(tasks), storage, config }),
   };

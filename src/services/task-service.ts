@@ -4,11 +4,27 @@ import type { Page, Storage, Task } from '../storage/storage.js';
 import type { CreateTaskInput, TaskStatusFilter, UpdateTaskInput } from './task-schemas.js';
 
 /**
+ * Keeps task embeddings current (embedding-worker.ts). A task whose title or description
+ * is written is queued for embedding in the same transaction, then `indexNow` tries at
+ * once; it never throws, so a write never fails because embeddings are unavailable.
+ */
+export interface TaskIndexer {
+  newJobDueAt(): string;
+  indexNow(taskId: string): Promise<void>;
+}
+
+/**
  * A user's tasks, for the HTTP API and the agent's tools alike. Inputs arrive
  * already checked against task-schemas.ts; this applies the defaults and keeps
  * every call scoped to one user: another user's id is "not found".
  */
-export function taskService(storage: Storage) {
+export function taskService(storage: Storage, indexer?: TaskIndexer) {
+  const queueJob = (taskId: string, userId: string) => ({
+    taskId,
+    userId,
+    version: newId(),
+    notBefore: indexer?.newJobDueAt() ?? new Date().toISOString(),
+  });
   return {
     async create(userId: string, input: CreateTaskInput): Promise<Task> {
       const now = new Date().toISOString();
@@ -22,7 +38,11 @@ export function taskService(storage: Storage) {
         createdAt: now,
         updatedAt: now,
       };
-      await storage.tasks.create(task);
+      await storage.transaction(async (tx) => {
+        await tx.tasks.create(task);
+        await tx.embeddings.enqueue(queueJob(task.id, userId));
+      });
+      await indexer?.indexNow(task.id);
       return task;
     },
 
@@ -42,8 +62,18 @@ export function taskService(storage: Storage) {
     },
 
     async update(userId: string, id: string, changes: UpdateTaskInput): Promise<Task> {
-      const updated = await storage.tasks.update(userId, id, { ...changes, updatedAt: new Date().toISOString() });
+      const write = { ...changes, updatedAt: new Date().toISOString() };
+      // Only a new title or description can change the embedding; the embedder also skips an identical text.
+      const textChanged = changes.title !== undefined || changes.description !== undefined;
+      const updated = textChanged
+        ? await storage.transaction(async (tx) => {
+            const task = await tx.tasks.update(userId, id, write);
+            if (task) await tx.embeddings.enqueue(queueJob(id, userId));
+            return task;
+          })
+        : await storage.tasks.update(userId, id, write);
       if (!updated) throw new NotFoundError('Task');
+      if (textChanged) await indexer?.indexNow(id);
       return updated;
     },
 

@@ -24,10 +24,16 @@ export function userService(storage: Storage) {
       return { user, apiKey };
     },
 
-    /** The key's owner, or undefined for an unknown or revoked key. Checked on every request, so revocation is immediate. */
-    async authenticate(apiKey: string): Promise<User | undefined> {
+    /**
+     * The key's owner and the key's hash (what per-key limits are counted by, never the key
+     * itself), or undefined for an unknown or revoked key. Checked on every request, so
+     * revocation is immediate.
+     */
+    async authenticate(apiKey: string): Promise<{ user: User; keyHash: string } | undefined> {
       if (!apiKey.startsWith(API_KEY_PREFIX) || apiKey.length > 200) return undefined;
-      return storage.users.findByKeyHash(hashApiKey(apiKey));
+      const keyHash = hashApiKey(apiKey);
+      const user = await storage.users.findByKeyHash(keyHash);
+      return user && { user, keyHash };
     },
 
     listUsers: () => storage.users.list(),

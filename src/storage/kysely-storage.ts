@@ -1,29 +1,37 @@
 import { Migrator, sql, type Kysely } from 'kysely';
 import { conversationRepository } from './conversation-repository.js';
+import { embeddingRepository } from './embedding-repository.js';
 import { messageRepository } from './message-repository.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
-import type { SqlDialectName, Storage } from './storage.js';
+import type { SqlDialectName, Storage, VectorSearchMethod } from './storage.js';
 import { taskRepository } from './task-repository.js';
 import { userRepository } from './user-repository.js';
 
 type Repositories = Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>;
 
-function repositories(dialect: SqlDialectName, db: Kysely<Database>): Repositories {
+function repositories(dialect: SqlDialectName, db: Kysely<Database>, vectorSearch: () => Promise<VectorSearchMethod>): Repositories {
   return {
     dialect,
     users: userRepository(db),
     conversations: conversationRepository(db),
     messages: messageRepository(db),
     tasks: taskRepository(db),
+    embeddings: embeddingRepository(dialect, db, vectorSearch),
   };
 }
 
-/** The Storage both databases share: the same repositories over a dialect-specific Kysely. */
-export function kyselyStorage(dialect: SqlDialectName, db: Kysely<Database>): Storage {
+/**
+ * The Storage both databases share: the same repositories over a dialect-specific Kysely.
+ * `vectorSearch` is how embeddings are scored: given by the opener (SQLite knows whether
+ * sqlite-vec loaded), else looked up once (PostgreSQL: whether the pgvector column exists).
+ */
+export function kyselyStorage(dialect: SqlDialectName, db: Kysely<Database>, options: { vectorSearch?: VectorSearchMethod } = {}): Storage {
+  let method: Promise<VectorSearchMethod> | undefined;
+  const vectorSearch = () => (method ??= options.vectorSearch ? Promise.resolve(options.vectorSearch) : detectPgvector(db));
   return {
-    ...repositories(dialect, db),
-    transaction: (work) => db.transaction().execute((tx) => work(repositories(dialect, tx))),
+    ...repositories(dialect, db, vectorSearch),
+    transaction: (work) => db.transaction().execute((tx) => work(repositories(dialect, tx, vectorSearch))),
     async migrate() {
       // Kysely's migrator takes a lock (a row lock on PostgreSQL, the write lock on SQLite)
       // so that instances starting together apply each migration exactly once.
@@ -39,4 +47,12 @@ export function kyselyStorage(dialect: SqlDialectName, db: Kysely<Database>): St
     },
     close: () => db.destroy(),
   };
+}
+
+/** pgvector is used when migration 0002 could add its `embedding vector` column. */
+async function detectPgvector(db: Kysely<Database>): Promise<VectorSearchMethod> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from information_schema.columns
+    where table_schema = current_schema() and table_name = 'task_embeddings' and column_name = 'embedding'`.execute(db);
+  return rows[0]?.n ? 'pgvector' : 'js';
 }

@@ -10,6 +10,8 @@ export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
   tasks: TasksTable;
+  task_embeddings: TaskEmbeddingsTable;
+  embedding_queue: EmbeddingQueueTable;
 }
 
 export interface UsersTable {
@@ -62,4 +64,27 @@ export interface TasksTable {
   status: 'pending' | 'completed';
   created_at: string;
   updated_at: string;
+}
+
+export interface TaskEmbeddingsTable {
+  task_id: string;
+  user_id: string;
+  model: string;
+  /** Length of the vector. */
+  dimensions: number;
+  /** SHA-256 of the embedded text: an unchanged title and description are never embedded again. */
+  content_hash: string;
+  /** float32 little-endian bytes. */
+  vector: Buffer;
+  embedded_at: string;
+}
+
+export interface EmbeddingQueueTable {
+  task_id: string;
+  user_id: string;
+  /** New on every enqueue: only the holder of the current version may store an embedding. */
+  version: string;
+  attempts: Generated<number>;
+  next_attempt_at: string;
+  last_error: string | null;
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
+import * as sqliteVec from 'sqlite-vec';
 import {
   Kysely,
   SqliteAdapter,
@@ -12,7 +13,7 @@ import {
 } from 'kysely';
 import { kyselyStorage } from './kysely-storage.js';
 import type { Database } from './schema.js';
-import type { Storage } from './storage.js';
+import type { Storage, VectorSearchMethod } from './storage.js';
 
 /** How long a writer waits for another process's lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -61,7 +62,7 @@ function withStatementCache(database: SQLite.Database): SqliteDatabase {
  * synchronous=NORMAL in WAL mode keeps every commit across a process crash and
  * never corrupts the file (a power cut may roll back the last commits).
  */
-export function openSqlite(filename: string): Storage {
+export function openSqlite(filename: string, options: { /** Default: true; false scores vectors in JS (for tests and comparisons). */ sqliteVec?: boolean } = {}): Storage {
   if (filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
   const database = new SQLite(filename, { timeout: BUSY_TIMEOUT_MS });
   database.pragma('journal_mode = WAL');
@@ -69,5 +70,19 @@ export function openSqlite(filename: string): Storage {
   database.pragma('foreign_keys = ON');
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database: withStatementCache(database) }) });
-  return kyselyStorage('sqlite', db);
+  return kyselyStorage('sqlite', db, { vectorSearch: options.sqliteVec === false ? 'js' : loadSqliteVec(database) });
+}
+
+/**
+ * sqlite-vec (its compiled extension ships in a per-platform npm package) gives exact
+ * cosine distance in SQL. Where it cannot load (no build for the platform), vectors
+ * are scored in JS instead: slower, same results.
+ */
+function loadSqliteVec(database: SQLite.Database): VectorSearchMethod {
+  try {
+    sqliteVec.load(database);
+    return 'sqlite-vec';
+  } catch {
+    return 'js';
+  }
 }

@@ -115,12 +115,77 @@ export interface TaskRepository {
   delete(userId: string, id: string): Promise<boolean>;
 }
 
+/** The vectors of one embedding model at one size: only vectors of the same space compare. */
+export interface EmbeddingSpace {
+  model: string;
+  dimensions: number;
+}
+
+export interface TaskEmbedding extends EmbeddingSpace {
+  taskId: string;
+  userId: string;
+  /** SHA-256 of the embedded text. */
+  contentHash: string;
+  vector: Float32Array;
+  embeddedAt: string;
+}
+
+/** A task waiting in the embedding queue, with its current text and what is stored for it now. */
+export interface EmbeddingJob {
+  taskId: string;
+  userId: string;
+  title: string;
+  description: string | null;
+  version: string;
+  attempts: number;
+  stored: (EmbeddingSpace & { contentHash: string }) | null;
+}
+
+export interface SimilarTask {
+  id: string;
+  title: string;
+  /** Cosine similarity, -1..1. */
+  similarity: number;
+}
+
+export interface EmbeddingRepository {
+  /** Marks a task as needing an embedding, under a new `version`, due at `notBefore`. */
+  enqueue(job: { taskId: string; userId: string; version: string; notBefore: string }): Promise<void>;
+  /** The queued job of one task, if any. */
+  job(taskId: string): Promise<EmbeddingJob | undefined>;
+  /** Up to `limit` jobs due at `now`, oldest due first, leased (not due again) until `leaseUntil`. */
+  claimDue(options: { now: string; limit: number; leaseUntil: string }): Promise<EmbeddingJob[]>;
+  /**
+   * Finishes jobs: each whose queued version is still `version` leaves the queue and its
+   * embedding (when given) is stored; a job re-queued meanwhile (new title) is left alone.
+   * Returns how many embeddings were stored.
+   */
+  complete(done: Array<{ taskId: string; version: string; embedding?: TaskEmbedding | undefined }>): Promise<number>;
+  /** Puts jobs back, due at `notBefore`; `failed` counts an attempt. */
+  reschedule(taskIds: string[], options: { notBefore: string; failed: boolean; error?: string | undefined }): Promise<void>;
+  /**
+   * Queues every task without an embedding in `space` (any size when `dimensions` is
+   * undefined) that is not queued already. Returns how many were queued.
+   */
+  enqueueStale(space: { model: string; dimensions?: number | undefined }, options: { version: string; notBefore: string }): Promise<number>;
+  /** The vector sizes stored for `model`. */
+  dimensionsInUse(model: string): Promise<number[]>;
+  pendingCount(): Promise<number>;
+  /** The user's `topK` tasks most similar to `vector` among those embedded in `space`; exact cosine, most similar first. */
+  search(userId: string, space: EmbeddingSpace, vector: Float32Array, topK: number): Promise<SimilarTask[]>;
+  /** How search scores vectors here: sqlite-vec, pgvector or js. */
+  searchMethod(): Promise<VectorSearchMethod>;
+}
+
+export type VectorSearchMethod = 'sqlite-vec' | 'pgvector' | 'js';
+
 export interface Storage {
   readonly dialect: SqlDialectName;
   readonly users: UserRepository;
   readonly conversations: ConversationRepository;
   readonly messages: MessageRepository;
   readonly tasks: TaskRepository;
+  readonly embeddings: EmbeddingRepository;
   /** Runs `work` in one transaction; repositories passed in are bound to it. */
   transaction<T>(work: (tx: Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>) => Promise<T>): Promise<T>;
   /** Applies pending migrations; safe when several instances start at once. */

@@ -6,8 +6,9 @@ import type {
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
 import type { Config } from '../config/config.js';
-import { ProviderNotConfiguredError } from '../errors.js';
-import { toUpstreamError } from './error-mapping.js';
+import { AppError, ProviderNotConfiguredError } from '../errors.js';
+import { isAbort, toUpstreamError } from './error-mapping.js';
+import { ATTEMPT_LISTENER } from './openai-client.js';
 
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
 
@@ -21,7 +22,32 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
   /** Sent upstream as x-request-id, to follow one request across both logs. */
   requestId?: string | undefined;
+  /** Told the tokens each upstream call used, once it finished (token budgets). */
+  onUsage?: ((usage: TokenUsage) => void) | undefined;
 }
+
+export interface TokenUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** What is known about one upstream call when it finished: for metrics and the per-call log line. */
+export interface ModelCallObservation {
+  model: string;
+  stream: boolean;
+  /** "success", "aborted", or the contract's error code (e.g. upstream_timeout). */
+  outcome: string;
+  /** HTTP attempts the SDK made (1 + retries). */
+  attempts: number;
+  /** From the first attempt to the reply (streams: to the end of the stream). */
+  durationMs: number;
+  /** As reported upstream; undefined when it reported none. */
+  usage: TokenUsage | undefined;
+  requestId: string | undefined;
+}
+
+export type ModelCallObserver = (call: ModelCallObservation) => void;
 
 /**
  * Chat completions through the SDK with the configured model and generation
@@ -36,7 +62,14 @@ export interface ChatModel {
   stream(request: ChatRequest, options?: CallOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
 }
 
-export function chatModel(client: OpenAI | undefined, config: Config['openai']): ChatModel {
+const outcomeOf = (error: unknown): string =>
+  isAbort(error) ? 'aborted' : error instanceof AppError ? error.code : 'internal_error';
+
+/**
+ * Chat completions with the configured model; `observe` (metrics, logs) is told about
+ * every call when it finishes, so this file needs no metrics library.
+ */
+export function chatModel(client: OpenAI | undefined, config: Config['openai'], observe?: ModelCallObserver): ChatModel {
   const requireClient = (): OpenAI => {
     if (!client) throw new ProviderNotConfiguredError();
     return client;
@@ -48,42 +81,89 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai']):
     temperature: config.temperature,
     ...(request.tools?.length && { tools: request.tools }),
   });
-  const requestOptions = (options: CallOptions) => ({
-    signal: options.signal,
-    ...(options.requestId && { headers: { 'x-request-id': options.requestId } }),
-  });
+  /** Per-call bookkeeping: started at the first attempt, finished once (success, error or stream end). */
+  function track(options: CallOptions, stream: boolean) {
+    const started = performance.now();
+    let attempts = 0;
+    return {
+      requestOptions: {
+        signal: options.signal,
+        ...(options.requestId && { headers: { 'x-request-id': options.requestId } }),
+        // The SDK copies fetchOptions into every attempt's fetch; our fetch calls this back.
+        fetchOptions: { [ATTEMPT_LISTENER]: () => void attempts++ } as {},
+      },
+      finish(outcome: string, usage: TokenUsage | undefined): void {
+        if (usage) options.onUsage?.(usage);
+        observe?.({
+          model: config.model,
+          stream,
+          outcome,
+          attempts,
+          durationMs: performance.now() - started,
+          usage,
+          requestId: options.requestId,
+        });
+      },
+    };
+  }
 
   return {
     model: config.model,
     assertConfigured: () => void requireClient(),
 
     async complete(request, options = {}) {
+      const openai = requireClient();
+      const call = track(options, false);
       try {
-        return await requireClient().chat.completions.create(params(request), requestOptions(options));
+        const completion = await openai.chat.completions.create(params(request), call.requestOptions);
+        call.finish('success', completion.usage ?? undefined);
+        return completion;
       } catch (error) {
-        throw toUpstreamError(error);
+        const mapped = toUpstreamError(error);
+        call.finish(outcomeOf(mapped), undefined);
+        throw mapped;
       }
     },
 
     async stream(request, options = {}) {
+      const openai = requireClient();
+      const call = track(options, true);
       let stream: AsyncIterable<ChatCompletionChunk>;
       try {
-        stream = await requireClient().chat.completions.create(
+        stream = await openai.chat.completions.create(
           { ...params(request), stream: true, stream_options: { include_usage: true } },
-          requestOptions(options),
+          call.requestOptions,
         );
       } catch (error) {
-        throw toUpstreamError(error);
+        const mapped = toUpstreamError(error);
+        call.finish(outcomeOf(mapped), undefined);
+        throw mapped;
       }
-      return mapErrors(stream);
+      return observed(stream, call, options.signal);
     },
   };
 }
 
-async function* mapErrors<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+/** Relays the chunks, mapping errors; the call is finished when the stream ends, however it ends. */
+async function* observed(
+  source: AsyncIterable<ChatCompletionChunk>,
+  call: { finish(outcome: string, usage: TokenUsage | undefined): void },
+  signal: AbortSignal | undefined,
+): AsyncGenerator<ChatCompletionChunk> {
+  let usage: TokenUsage | undefined;
+  let outcome = 'aborted'; // the consumer stopped early (return()) unless we learn otherwise
   try {
-    yield* source;
+    for await (const chunk of source) {
+      if (chunk.usage) usage = chunk.usage;
+      yield chunk;
+    }
+    // The SDK ends an aborted stream quietly, as if it were complete.
+    outcome = signal?.aborted ? 'aborted' : 'success';
   } catch (error) {
-    throw toUpstreamError(error);
+    const mapped = toUpstreamError(error);
+    outcome = outcomeOf(mapped);
+    throw mapped;
+  } finally {
+    call.finish(outcome, usage);
   }
 }

@@ -35,6 +35,20 @@ function boundedRetries(inner: typeof fetch): typeof fetch {
 }
 
 /**
+ * Key of a callback in a call's `fetchOptions` that is invoked on every HTTP attempt.
+ * The SDK copies a request's fetchOptions into the init of each attempt (retries
+ * included), so this counts one call's attempts without any shared state.
+ */
+export const ATTEMPT_LISTENER = Symbol('oab.onAttempt');
+
+function countAttempts(inner: typeof fetch): typeof fetch {
+  return (input, init) => {
+    (init as { [ATTEMPT_LISTENER]?: () => void } | undefined)?.[ATTEMPT_LISTENER]?.();
+    return inner(input, init);
+  };
+}
+
+/**
  * The one OpenAI SDK client, built from config. Undefined when no provider is
  * configured (neither OPENAI_API_KEY nor OPENAI_BASE_URL): model endpoints then
  * answer 503 provider_not_configured while everything else keeps working.
@@ -49,6 +63,6 @@ export function createOpenAIClient(config: Config['openai']): OpenAI | undefined
     ...(config.baseURL && { baseURL: config.baseURL }),
     timeout: config.timeoutMs,
     maxRetries: config.maxRetries,
-    fetch: boundedRetries(createNodeHttpFetch()),
+    fetch: countAttempts(boundedRetries(createNodeHttpFetch())),
   });
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AgentService } from '../../services/agent/agent-service.js';
-import { abortOnDisconnect } from '../client-disconnect.js';
+import { modelCallOptions } from '../model-call-options.js';
 import { chatBody, errorResponses } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
 
@@ -28,6 +28,7 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
     app.post(
       '/agent',
       {
+        config: { modelCall: true },
         schema: {
           tags,
           security,
@@ -42,7 +43,7 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
       async (request, reply) => {
         const result = await agent.run(
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
-          { signal: abortOnDisconnect(reply), requestId: String(request.id) },
+          modelCallOptions(request, reply),
         );
         return {
           message: result.message,
@@ -57,6 +58,7 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
     app.post(
       '/agent/stream',
       {
+        config: { modelCall: true },
         schema: {
           tags,
           security,
@@ -70,10 +72,10 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
         },
       },
       async (request, reply) => {
-        const signal = abortOnDisconnect(reply);
+        const options = modelCallOptions(request, reply);
         const stream = await agent.stream(
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
-          { signal, requestId: String(request.id) },
+          options,
         );
         await writeEventStream(request, reply, stream.conversationId, stream.events, (event) => {
           switch (event.type) {

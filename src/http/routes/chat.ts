@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChatService } from '../../services/chat-service.js';
-import { abortOnDisconnect } from '../client-disconnect.js';
+import { modelCallOptions } from '../model-call-options.js';
 import { chatBody, chatMessage, errorResponses, idParams } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
 
@@ -16,6 +16,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
     app.post(
       '/chat',
       {
+        config: { modelCall: true },
         schema: {
           tags,
           security,
@@ -27,7 +28,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
       async (request, reply) => {
         const result = await chat.reply(
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
-          { signal: abortOnDisconnect(reply), requestId: String(request.id) },
+          modelCallOptions(request, reply),
         );
         return { message: result.message, conversation_id: result.conversationId, tokens_used: result.tokensUsed };
       },
@@ -36,6 +37,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
     app.post(
       '/chat/conversations/:id/messages',
       {
+        config: { modelCall: true },
         schema: {
           tags,
           security,
@@ -48,7 +50,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
       async (request, reply) => {
         const result = await chat.reply(
           { userId: request.user.id, message: request.body.message, conversationId: request.params.id },
-          { signal: abortOnDisconnect(reply), requestId: String(request.id) },
+          modelCallOptions(request, reply),
         );
         return { message: result.message, conversation_id: result.conversationId, tokens_used: result.tokensUsed };
       },
@@ -57,6 +59,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
     app.post(
       '/chat/stream',
       {
+        config: { modelCall: true },
         schema: {
           tags,
           security,
@@ -69,10 +72,10 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const signal = abortOnDisconnect(reply);
+        const options = modelCallOptions(request, reply);
         const stream = await chat.stream(
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
-          { signal, requestId: String(request.id) },
+          options,
         );
         await writeEventStream(request, reply, stream.conversationId, stream.events, (event) =>
           event.type === 'content' ? { content: event.content } : { usage: event.usage },

@@ -3,9 +3,12 @@ import { z } from 'zod';
 import type { Storage } from '../../storage/storage.js';
 import { errorResponses } from '../schemas.js';
 import { ServiceUnavailableError } from '../../errors.js';
+import type { RedisConnection } from '../../limits/redis-connection.js';
+
+const REDIS_PING_TIMEOUT_MS = 1000;
 
 /** Liveness and readiness. Public: load balancers call them without a key. */
-export function healthRoutes(deps: { storage: Storage }): FastifyPluginAsyncZod {
+export function healthRoutes(deps: { storage: Storage; redis?: RedisConnection | undefined }): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       '/health',
@@ -29,13 +32,25 @@ export function healthRoutes(deps: { storage: Storage }): FastifyPluginAsyncZod 
         },
       },
       async (request) => {
-        try {
-          await deps.storage.ping();
-        } catch (error) {
-          request.log.warn({ err: error }, 'readiness check failed: database');
-          throw new ServiceUnavailableError('Database is not answering');
+        const redis = deps.redis?.client;
+        const [database, cache] = await Promise.allSettled([
+          deps.storage.ping(),
+          redis && Promise.race([
+            redis.ping(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('PING timed out')), REDIS_PING_TIMEOUT_MS).unref()),
+          ]),
+        ]);
+        const failed: string[] = [];
+        if (database.status === 'rejected') {
+          request.log.warn({ err: database.reason }, 'readiness check failed: database');
+          failed.push('database');
         }
-        return { status: 'ready' as const, checks: { database: 'ok' as const } };
+        if (cache.status === 'rejected') {
+          request.log.warn({ err: { message: String((cache.reason as Error)?.message ?? cache.reason) } }, 'readiness check failed: redis');
+          failed.push('redis');
+        }
+        if (failed.length > 0) throw new ServiceUnavailableError(`Not ready: ${failed.join(' and ')} not answering`);
+        return { status: 'ready' as const, checks: { database: 'ok' as const, ...(redis && { redis: 'ok' as const }) } };
       },
     );
   };

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import type { SqlDialectName } from '../storage.js';
 import { initialSchema } from './0001-initial-schema.js';
+import { taskEmbeddings } from './0002-task-embeddings.js';
 
 /**
  * Versioned migrations, applied in name order at start-up. Never edit a
@@ -9,5 +10,6 @@ import { initialSchema } from './0001-initial-schema.js';
 export function migrations(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '0001-initial-schema': initialSchema(dialect),
+    '0002-task-embeddings': taskEmbeddings(dialect),
   };
 }

@@ -1,0 +1,142 @@
+import { createRequire } from 'node:module';
+import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify';
+import type { Config } from '../config/config.js';
+import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
+import type { RedisConnection } from '../limits/redis-connection.js';
+import {
+  currentWindow,
+  LocalTokenBudgetStore,
+  RedisTokenBudgetStore,
+  type TokenBudgetStore,
+} from '../limits/token-budget-store.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { TokenUsage } from '../upstream/chat-model.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * This route calls the model: RATE_LIMIT_PER_MINUTE and TOKENS_PER_MINUTE apply to it,
+     * per API key. Only valid on routes behind `authenticate`, since the limits are keyed
+     * by the caller's key.
+     */
+    modelCall?: boolean;
+  }
+  interface FastifyRequest {
+    /** Counts this request's model tokens against its key's budget; set on `modelCall` routes when a budget is configured. */
+    recordModelUsage: ((usage: TokenUsage) => void) | undefined;
+  }
+}
+
+const require = createRequire(import.meta.url);
+type RedisStoreCtor = new (
+  continueExceeding: boolean,
+  exponentialBackoff: boolean,
+  redis: unknown,
+  key: string,
+) => FastifyRateLimitStore;
+const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as RedisStoreCtor;
+
+const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavailable (Redis is not answering); try again shortly');
+
+/**
+ * @fastify/rate-limit's Redis store, with failures reported once per outage and, when
+ * failing closed, turned into our 503. Every route shares one counter per key (`child`
+ * returns the same store): the limit is per key across all model-calling endpoints.
+ */
+function sharedRedisStore(redis: RedisConnection, prefix: string) {
+  const inner = new RedisStore(false, false, redis.client, prefix);
+  const store: FastifyRateLimitStore = {
+    incr(key, callback, timeWindow, max) {
+      inner.incr(
+        key,
+        (error, result) => {
+          if (!error) return callback(null, result);
+          redis.reportFailure(error);
+          callback(limiterDown());
+        },
+        timeWindow,
+        max,
+      );
+    },
+    child: () => store,
+  };
+  return store;
+}
+
+/**
+ * Per-API-key limits on routes that call the model (`config: { modelCall: true }`):
+ * RATE_LIMIT_PER_MINUTE requests through @fastify/rate-limit, then the TOKENS_PER_MINUTE
+ * budget. Both run as route-level onRequest hooks, so after `authenticate` (an instance
+ * hook) and before the body is read; other routes get no hook at all. With REDIS_URL the
+ * counts live in Redis and N instances together allow exactly the limit.
+ */
+export async function registerModelCallLimits(
+  app: FastifyInstance,
+  deps: { config: Config; redis: RedisConnection | undefined; metrics: Metrics | undefined },
+): Promise<void> {
+  app.decorateRequest('recordModelUsage', undefined);
+  const { config, redis, metrics } = deps;
+  const { perMinute, tokensPerMinute, failOpen } = config.rateLimit;
+  if (!config.rateLimit.enabled) return;
+
+  await app.register(rateLimit, {
+    global: false,
+    max: perMinute,
+    timeWindow: 60_000,
+    // RateLimit-Limit / -Remaining / -Reset (IETF draft), on every limited response.
+    enableDraftSpec: true,
+    keyGenerator: (request: FastifyRequest) => request.apiKeyHash,
+    skipOnError: failOpen,
+    ...(redis && {
+      store: function SharedStore() {
+        return sharedRedisStore(redis, `${config.redisKeyPrefix}rl:`);
+      } as unknown as new () => FastifyRateLimitStore,
+    }),
+    onExceeded: () => metrics?.rateLimitRejected('requests'),
+    // Thrown, so the error handler writes our body; the plugin already set Retry-After and RateLimit-*.
+    errorResponseBuilder: (_request, context) =>
+      new RateLimitedError(Math.max(1, Math.ceil(context.ttl / 1000)), `Rate limit of ${context.max} requests per minute exceeded`),
+  });
+  const hooks: onRequestAsyncHookHandler[] = [app.rateLimit() as onRequestAsyncHookHandler];
+
+  if (tokensPerMinute !== undefined) {
+    const store: TokenBudgetStore = redis
+      ? new RedisTokenBudgetStore(redis.client, `${config.redisKeyPrefix}tokens:`)
+      : new LocalTokenBudgetStore();
+    hooks.push(tokenBudget(store, tokensPerMinute, { failOpen, redis, metrics }));
+  }
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (!route.config?.modelCall) return;
+    const existing = route.onRequest ? [route.onRequest].flat() : [];
+    route.onRequest = [...existing, ...hooks] as RouteOptions['onRequest'];
+  });
+}
+
+/** Refuses a request once its key's tokens in this minute reach the budget, and hands it a recorder for what it uses. */
+function tokenBudget(
+  store: TokenBudgetStore,
+  budget: number,
+  deps: { failOpen: boolean; redis: RedisConnection | undefined; metrics: Metrics | undefined },
+): onRequestAsyncHookHandler {
+  const failed = (error: unknown) => deps.redis?.reportFailure(error);
+  return async function checkTokenBudget(request) {
+    const key = request.apiKeyHash;
+    const { window, resetMs } = currentWindow();
+    let used = 0;
+    try {
+      used = await store.used(key, window);
+    } catch (error) {
+      failed(error);
+      if (!deps.failOpen) throw limiterDown();
+    }
+    if (used >= budget) {
+      deps.metrics?.rateLimitRejected('tokens');
+      throw new RateLimitedError(Math.max(1, Math.ceil(resetMs / 1000)), `Token budget of ${budget} tokens per minute exceeded`);
+    }
+    request.recordModelUsage = (usage) => {
+      if (usage.total_tokens > 0) store.add(key, currentWindow().window, usage.total_tokens).catch(failed);
+    };
+  };
+}

@@ -1,0 +1,11 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CallOptions } from '../upstream/chat-model.js';
+import { abortOnDisconnect } from './client-disconnect.js';
+
+/**
+ * What a route hands a service for its model calls: the abort signal (client gone,
+ * shutdown), the request id sent upstream, and the token-budget recorder.
+ */
+export function modelCallOptions(request: FastifyRequest, reply: FastifyReply): CallOptions & { signal: AbortSignal } {
+  return { signal: abortOnDisconnect(reply), requestId: String(request.id), onUsage: request.recordModelUsage };
+}

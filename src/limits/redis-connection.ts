@@ -1,0 +1,53 @@
+import { Redis } from 'ioredis';
+import type { FastifyBaseLogger } from 'fastify';
+
+/**
+ * The Redis connection shared limits go through. Tuned so that Redis trouble
+ * never holds a request: commands fail at once while disconnected (no offline
+ * queue), connecting gives up after a second, a command is not retried, and the
+ * client keeps reconnecting in the background. An outage is logged once when it
+ * starts and once when it ends, never per request; ioredis' 'error' events always
+ * have a listener, so they never become an uncaught exception.
+ */
+export interface RedisConnection {
+  readonly client: Redis;
+  /** Called by users of the client when a command failed: logs once per outage. */
+  reportFailure(error: unknown): void;
+  close(): Promise<void>;
+}
+
+export async function connectRedis(url: string, log: FastifyBaseLogger, failOpen: boolean): Promise<RedisConnection> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  let down = false;
+  const reportFailure = (error: unknown) => {
+    if (down) return;
+    down = true;
+    log.warn(
+      { err: error instanceof Error ? { message: error.message } : String(error) },
+      `redis unavailable; rate limits ${failOpen ? 'are not enforced (RATE_LIMIT_FAIL_OPEN=true)' : 'refuse model calls with 503 (RATE_LIMIT_FAIL_OPEN=false)'} until it is back`,
+    );
+  };
+  client.on('error', reportFailure);
+  client.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info('redis reachable again; rate limits are shared again');
+  });
+  // Start-up does not wait for Redis to come back: the limits' fail-open/closed rule covers the gap.
+  await client.connect().catch(reportFailure);
+  return {
+    client,
+    reportFailure,
+    async close() {
+      client.removeAllListeners('ready');
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}

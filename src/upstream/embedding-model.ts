@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
+import type OpenAI from 'openai';
+import type { Config } from '../config/config.js';
+import { ProviderNotConfiguredError, UpstreamError } from '../errors.js';
+import { toUpstreamError } from './error-mapping.js';
+
+/** The API's limits per request: inputs, and total tokens (300k), kept well under with an overestimate. */
+export const MAX_INPUTS_PER_REQUEST = 2048;
+export const MAX_TOKENS_PER_REQUEST = 250_000;
+
+/** Query embeddings kept in process, so repeating a search does not call the model again. */
+const QUERY_CACHE_SIZE = 1000;
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/**
+ * A deliberate overestimate of a text's tokens (UTF-8 bytes / 3: English runs ~4 bytes a token,
+ * CJK ~3), so a batch never crosses the per-request token limit.
+ */
+export const estimateTokens = (text: string): number => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+export interface EmbedOptions {
+  signal?: AbortSignal | undefined;
+  /** Per-call override of OPENAI_MAX_RETRIES (the worker does its own backoff). */
+  maxRetries?: number | undefined;
+  /** Per-call override of OPENAI_TIMEOUT, in ms. */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * Embeddings through the SDK with the configured model and dimensions. Many texts
+ * go in as few requests as the API's limits allow; every error leaves mapped to
+ * the contract's table; vectors come back as Float32Arrays.
+ */
+export interface EmbeddingModel {
+  readonly model: string;
+  /** EMBEDDING_DIMENSIONS, or undefined for the model's own size. */
+  readonly requestedDimensions: number | undefined;
+  readonly configured: boolean;
+  /** Throws 503 provider_not_configured when no provider is set. */
+  assertConfigured(): void;
+  /** One vector per text, in order. Identical texts in one call are embedded once. */
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  /** One text through an in-process LRU keyed by model + dimensions + SHA-256: for search queries. */
+  embedQuery(text: string, options?: EmbedOptions): Promise<Float32Array>;
+  /** The length of the vectors this model returns: EMBEDDING_DIMENSIONS, or learned from an answer (one probe if none yet). */
+  dimensions(): Promise<number>;
+  /** The same without asking: undefined until EMBEDDING_DIMENSIONS is set or an answer was seen. */
+  knownDimensions(): number | undefined;
+}
+
+export function embeddingModel(client: OpenAI | undefined, config: Config['openai']): EmbeddingModel {
+  const model = config.embeddingModel;
+  const requested = config.embeddingDimensions;
+  let learned: number | undefined = requested;
+  const queryCache = new Map<string, Float32Array>();
+
+  const requireClient = (): OpenAI => {
+    if (!client) throw new ProviderNotConfiguredError();
+    return client;
+  };
+
+  async function request(inputs: string[], options: EmbedOptions): Promise<Float32Array[]> {
+    let response: OpenAI.CreateEmbeddingResponse;
+    try {
+      response = await requireClient().embeddings.create(
+        // base64 asked for explicitly: the SDK then hands it over as-is and we decode straight to float32.
+        { model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) },
+        {
+          ...(options.signal && { signal: options.signal }),
+          ...(options.maxRetries !== undefined && { maxRetries: options.maxRetries }),
+          ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
+        },
+      );
+    } catch (error) {
+      throw toUpstreamError(error);
+    }
+    const vectors = new Array<Float32Array | undefined>(inputs.length);
+    for (const item of response?.data ?? []) {
+      if (!Number.isInteger(item?.index) || item.index < 0 || item.index >= inputs.length) continue;
+      vectors[item.index] = decode(item.embedding as unknown);
+    }
+    const length = vectors[0]?.length ?? 0;
+    if (length === 0 || vectors.some((v) => v === undefined || v.length !== length) || (requested !== undefined && length !== requested)) {
+      throw new UpstreamError('The model provider sent embeddings we could not read');
+    }
+    learned = length;
+    return vectors as Float32Array[];
+  }
+
+  async function embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    const unique = [...new Set(texts)];
+    const byText = new Map<string, Float32Array>();
+    for (const batch of batches(unique)) {
+      const vectors = await request(batch, options);
+      batch.forEach((text, i) => byText.set(text, vectors[i]!));
+    }
+    return texts.map((t) => byText.get(t)!);
+  }
+
+  return {
+    model,
+    requestedDimensions: requested,
+    configured: client !== undefined,
+    assertConfigured: () => void requireClient(),
+    embed,
+
+    async embedQuery(text, options) {
+      const key = `${model}\0${requested ?? ''}\0${sha256(text)}`;
+      const hit = queryCache.get(key);
+      if (hit) {
+        queryCache.delete(key); // re-inserted: Map order is the LRU order
+        queryCache.set(key, hit);
+        return hit;
+      }
+      const [vector] = await embed([text], options);
+      if (queryCache.size >= QUERY_CACHE_SIZE) queryCache.delete(queryCache.keys().next().value!);
+      queryCache.set(key, vector!);
+      return vector!;
+    },
+
+    async dimensions() {
+      if (learned === undefined) await embed(['dimensions probe']);
+      return learned!;
+    },
+
+    knownDimensions: () => learned,
+  };
+}
+
+/** Splits texts into requests of at most MAX_INPUTS_PER_REQUEST inputs and MAX_TOKENS_PER_REQUEST estimated tokens. */
+export function batches(texts: readonly string[]): string[][] {
+  const out: string[][] = [];
+  let current: string[] = [];
+  let tokens = 0;
+  for (const text of texts) {
+    const t = estimateTokens(text);
+    if (current.length > 0 && (current.length >= MAX_INPUTS_PER_REQUEST || tokens + t > MAX_TOKENS_PER_REQUEST)) {
+      out.push(current);
+      current = [];
+      tokens = 0;
+    }
+    current.push(text);
+    tokens += t;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** A base64 embedding is little-endian float32 bytes; some compatible servers send plain arrays anyway. */
+function decode(embedding: unknown): Float32Array | undefined {
+  if (typeof embedding === 'string') {
+    const bytes = Buffer.from(embedding, 'base64');
+    if (bytes.length === 0 || bytes.length % 4 !== 0) return undefined;
+    if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    const out = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
+    return out;
+  }
+  if (Array.isArray(embedding) && embedding.every((x) => typeof x === 'number')) return Float32Array.from(embedding);
+  return undefined;
+}
