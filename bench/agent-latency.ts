@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toolDefinitions, taskTools } from '../src/services/agent/tools.js';
+import type { SearchService } from '../src/services/search-service.js';
 import type { TaskService } from '../src/services/task-service.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   const auth = { authorization: `Bearer ${JSON.parse(created.trim().split('\n').at(-1)!).api_key}` };
 
   // The same two requests the agent makes: the tools (generated as the app does), then the tool answer.
-  const tools = toolDefinitions(taskTools({} as TaskService));
+  const tools = toolDefinitions(taskTools({} as TaskService, {} as SearchService));
   const generation = { model: MODEL, max_completion_tokens: 2000, temperature: 0.7 };
   const first = { role: 'system', content: SYSTEM_PROMPT };
   const user = { role: 'user', content: MESSAGE };

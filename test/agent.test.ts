@@ -39,6 +39,27 @@ for (const database of TEST_DATABASES) {
     const messagesOf = async (key: string, id: string) =>
       (await f.t.request({ method: 'GET', url: `/conversations/${id}/messages`, key })).json().data as any[];
 
+    test('search_tasks finds the caller\'s tasks by meaning and never another user\'s', async () => {
+      const carol = (await f.t.createUser('carol')).apiKey;
+      const dave = (await f.t.createUser('dave')).apiKey;
+      for (const title of ['Renew passport at the embassy', 'Water the garden plants']) {
+        assert.equal((await f.t.request({ method: 'POST', url: '/tasks', key: carol, json: { title } })).statusCode, 201);
+      }
+      await f.t.request({ method: 'POST', url: '/tasks', key: dave, json: { title: 'Renew passport at the embassy' } });
+      const res = await agent(carol, { message: 'passport? [[tool:search_tasks {"query":"Renew passport at the embassy","top_k":5}]]' });
+      assert.equal(res.statusCode, 200);
+      const [call] = res.json().tool_calls;
+      assert.equal(call.name, 'search_tasks');
+      const results = call.result.results as Array<{ id: string; title: string; similarity: number }>;
+      assert.equal(results[0]!.title, 'Renew passport at the embassy');
+      assert.ok(results[0]!.similarity > 0.999);
+      const carolIds = new Set((await tasksOf(carol)).map((t) => t.id));
+      assert.equal(results.length, 2);
+      assert.ok(results.every((r) => carolIds.has(r.id)), 'only the caller\'s tasks');
+      const bad = await agent(carol, { message: '[[tool:search_tasks {"query":"x","top_k":99}]]' });
+      assert.match(bad.json().tool_calls[0].result.error, /top_k/);
+    });
+
     test('a create_task call creates the task for the caller only and the model gets its result', async () => {
       const res = await agent(alice, { message: 'Remember milk [[tool:create_task {"title":"Buy milk","priority":"high"}]]' });
       assert.equal(res.statusCode, 200);
@@ -76,7 +97,7 @@ for (const database of TEST_DATABASES) {
     test('the tools offered are the task tools, with parameters generated from the task schemas', async () => {
       await agent(alice, { message: 'hello' });
       const tools = chatRequests(f.fake)[0]!.body.tools as Array<{ type: string; function: { name: string; parameters: unknown } }>;
-      assert.deepEqual(tools.map((t) => t.function.name), ['create_task', 'list_tasks', 'update_task', 'delete_task']);
+      assert.deepEqual(tools.map((t) => t.function.name), ['create_task', 'list_tasks', 'update_task', 'delete_task', 'search_tasks']);
       assert.ok(tools.every((t) => t.type === 'function'));
       const { $schema: _, ...createParameters } = z.toJSONSchema(createTaskInput, { io: 'input' });
       assert.deepEqual(tools[0]!.function.parameters, createParameters);

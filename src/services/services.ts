@@ -28,15 +28,16 @@ export async function createServices(deps: {
   const embeddings = embeddingWorker({ storage, model: embedder, options: config.embeddingWorker });
   const tasks = taskService(storage, embeddings);
   const chat = chatService({ storage, model, tokens, config });
+  const search = searchService({ storage, model: embedder });
   return {
     users: userService(storage),
     conversations: conversationService(storage),
     tasks,
     /** Keeps task embeddings current; started and stopped with the app. */
     embeddings,
-    search: searchService({ storage, model: embedder }),
+    search,
     chat,
-    agent: agentService({ chat, model, tools: taskTools(tasks), storage, config }),
+    agent: agentService({ chat, model, tools: taskTools(tasks, search), storage, config }),
   };
 }
 

@@ -3,6 +3,8 @@ import { AppError } from '../../errors.js';
 import type { ChatCompletionTool } from '../../upstream/chat-model.js';
 import { toTaskJson } from '../task-json.js';
 import { changesSomething, createTaskInput, listTasksInput, taskId, updateTaskFields } from '../task-schemas.js';
+import { DEFAULT_TOP_K, searchInput } from '../search-schemas.js';
+import type { SearchService } from '../search-service.js';
 import type { TaskService } from '../task-service.js';
 
 export type JsonObject = { [key: string]: unknown };
@@ -30,8 +32,8 @@ export const updateTaskToolInput = updateTaskFields.extend({ id: taskId }).refin
   message: `Give at least one of ${Object.keys(updateTaskFields.shape).join(', ')} besides id`,
 });
 
-/** The task tools, acting through the same service (and schemas) as the task API. */
-export function taskTools(tasks: TaskService): Tool[] {
+/** The task tools, acting through the same services (and schemas) as the task and search APIs. */
+export function taskTools(tasks: TaskService, search: SearchService): Tool[] {
   return [
     defineTool({
       name: 'create_task',
@@ -64,6 +66,16 @@ export function taskTools(tasks: TaskService): Tool[] {
         await tasks.delete(userId, id);
         return { deleted: true, id };
       },
+    }),
+    defineTool({
+      name: 'search_tasks',
+      description:
+        "Find the user's tasks closest in meaning to a query (semantic search). " +
+        'Returns {"results": [{"id", "title", "similarity"}]}, most similar first.',
+      input: searchInput,
+      run: async (userId, { query, top_k: topK = DEFAULT_TOP_K }) => ({
+        results: await search.search(userId, query, topK),
+      }),
     }),
   ];
 }
