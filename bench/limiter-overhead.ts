@@ -98,23 +98,38 @@ async function main() {
     process.stdout.write(`Redis at ${REDIS_URL} does not answer: skipping the Redis run\n`);
   }
 
-  const results = [];
-  for (const mode of modes) {
-    process.stdout.write(`${mode.name}: ${DURATION_S} s at concurrency ${CONNECTIONS}…\n`);
-    results.push({ mode, result: await run(mode, fake.baseUrl, workDir) });
+  // Modes alternate round by round so that drift on this noisy machine hits them all alike;
+  // each is reported by its median round.
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const runs = new Map<Mode, Array<Awaited<ReturnType<typeof run>>>>(modes.map((m) => [m, []]));
+  for (let round = 1; round <= rounds; round++) {
+    for (const mode of modes) {
+      process.stdout.write(`round ${round}/${rounds}, ${mode.name}: ${DURATION_S} s at concurrency ${CONNECTIONS}…\n`);
+      runs.get(mode)!.push(await run(mode, fake.baseUrl, workDir));
+    }
   }
+  const median = <T,>(items: T[], by: (t: T) => number) => [...items].sort((a, b) => by(a) - by(b))[Math.floor(items.length / 2)]!;
+  const results = modes.map((mode) => {
+    const all = runs.get(mode)!;
+    return { mode, result: median(all, (r) => r.rps), all: all.map((r) => r.rps.toFixed(0)).join(' / ') };
+  });
 
   const off = results[0]!.result.rps;
-  process.stdout.write('\nPOST /chat, concurrency 32\n');
-  process.stdout.write('| mode | rps | p50 ms | p99 ms | non-2xx | vs off |\n| --- | ---: | ---: | ---: | ---: | ---: |\n');
-  for (const { mode, result } of results) {
+  process.stdout.write(`\nPOST /chat, concurrency 32, median of ${rounds} alternating rounds\n`);
+  process.stdout.write('| mode | rps (median) | rounds | p50 ms | p99 ms | non-2xx | vs off |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  for (const { mode, result, all } of results) {
     const diff = ((result.rps - off) / off) * 100;
     process.stdout.write(
-      `| ${mode.name} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.non2xx} | ${mode === results[0]!.mode ? '–' : `${diff >= 0 ? '+' : ''}${diff.toFixed(1)}%`} |\n`,
+      `| ${mode.name} | ${result.rps.toFixed(0)} | ${all} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.non2xx} | ${mode === results[0]!.mode ? '–' : `${diff >= 0 ? '+' : ''}${diff.toFixed(1)}%`} |\n`,
     );
   }
-  const worst = Math.min(...results.slice(1).map(({ result }) => ((result.rps - off) / off) * 100));
-  process.stdout.write(`\ntarget: under 10% apart — ${Math.abs(worst) < 10 ? 'met' : 'NOT met'} (worst ${worst.toFixed(1)}%)\n`);
+  const diffs = results.slice(1).map(({ result }) => ((result.rps - off) / off) * 100);
+  const slowest = Math.min(0, ...diffs);
+  const widest = diffs.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0);
+  process.stdout.write(
+    `\ntarget: limiter + metrics cost under 10% of throughput — ${slowest > -10 ? 'met' : 'NOT met'} ` +
+      `(largest slowdown ${slowest.toFixed(1)}%; widest difference either way ${widest.toFixed(1)}%)\n`,
+  );
 }
 
 main()
