@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ChatService } from '../../services/chat-service.js';
+import type { ChatReply, ChatService } from '../../services/chat-service.js';
 import { modelCallOptions } from '../model-call-options.js';
 import { chatBody, chatMessage, errorResponses, idParams } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
@@ -9,6 +9,12 @@ const chatReply = z.object({ message: z.string(), conversation_id: z.string(), t
 const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
 const tags = ['chat'];
 const security = [{ bearerAuth: [] }];
+
+const toChatReply = (result: ChatReply): z.infer<typeof chatReply> => ({
+  message: result.message,
+  conversation_id: result.conversationId,
+  tokens_used: result.tokensUsed,
+});
 
 export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
   const { chat } = deps;
@@ -30,7 +36,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
           { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
           modelCallOptions(request, reply),
         );
-        return { message: result.message, conversation_id: result.conversationId, tokens_used: result.tokensUsed };
+        return toChatReply(result);
       },
     );
 
@@ -52,7 +58,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
           { userId: request.user.id, message: request.body.message, conversationId: request.params.id },
           modelCallOptions(request, reply),
         );
-        return { message: result.message, conversation_id: result.conversationId, tokens_used: result.tokensUsed };
+        return toChatReply(result);
       },
     );
 
