@@ -6,7 +6,7 @@
 import { loadSideBySide } from '../lib/load.js';
 import { inspectConversation } from '../lib/seed.js';
 import { fmt, type Section, type Target } from '../lib/report.js';
-import { type AppUnderTest, type BenchContext, bearer, SDK_CHAT_DEFAULTS, SYSTEM_PROMPT } from './context.js';
+import { type AppUnderTest, type BenchContext, bearer, directChatBody, SYSTEM_PROMPT } from './context.js';
 
 const MESSAGE = 'hello';
 
@@ -22,13 +22,7 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         url: `${ctx.fake.baseUrl}/chat/completions`,
         method: 'POST',
         headers: bearer('sk-bench'),
-        body: {
-          ...SDK_CHAT_DEFAULTS,
-          messages: [
-            { role: 'system', content: SYSTEM_PROMPT },
-            { role: 'user', content: MESSAGE },
-          ],
-        },
+        body: directChatBody(MESSAGE),
       },
       new: { url: `${app.origin}/chat`, method: 'POST', headers, body: { message: MESSAGE } },
       continue: {

@@ -31,3 +31,13 @@ export const SDK_CHAT_DEFAULTS = {
 export const SYSTEM_PROMPT = 'You are a helpful assistant.';
 
 export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+/** What the SDK sends for one user message: the body of the direct (baseline) calls. */
+export const directChatBody = (message: string, { stream = false } = {}) => ({
+  ...SDK_CHAT_DEFAULTS,
+  messages: [
+    { role: 'system', content: SYSTEM_PROMPT },
+    { role: 'user', content: message },
+  ],
+  ...(stream && { stream: true, stream_options: { include_usage: true } }),
+});

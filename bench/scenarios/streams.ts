@@ -7,22 +7,14 @@
 import { rssMb, sampleRss } from '../lib/memory.js';
 import { fmt, type Section, type Target } from '../lib/report.js';
 import { runStreams, type StreamsResult } from '../lib/streams.js';
-import { type AppUnderTest, type BenchContext, bearer, SDK_CHAT_DEFAULTS, SYSTEM_PROMPT } from './context.js';
+import { type AppUnderTest, type BenchContext, bearer, directChatBody } from './context.js';
 
 const MESSAGE = '[[words:40]] [[chunk-delay:100]]';
 const PEAK_RSS_LIMIT_MB = 300;
 
 export async function streamsScenario(ctx: BenchContext, app: AppUnderTest): Promise<Section> {
   const { streams: count, streamTimeoutMs } = ctx.settings;
-  const directBody = {
-    ...SDK_CHAT_DEFAULTS,
-    messages: [
-      { role: 'system', content: SYSTEM_PROMPT },
-      { role: 'user', content: MESSAGE },
-    ],
-    stream: true,
-    stream_options: { include_usage: true },
-  };
+  const directBody = directChatBody(MESSAGE, { stream: true });
 
   // Warm-up: a few short streams through both, so neither pays first-call costs inside the measurement.
   ctx.log('concurrent streams: warm-up');

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { fmt, type Section } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 import { appFirstToken, openAIFirstToken, type StreamTarget, timeToFirstToken } from '../lib/ttft.js';
-import { type AppUnderTest, type BenchContext, bearer, SDK_CHAT_DEFAULTS, SYSTEM_PROMPT } from './context.js';
+import { type AppUnderTest, type BenchContext, bearer, directChatBody } from './context.js';
 
 const MESSAGE = 'hello';
 
@@ -16,15 +16,7 @@ export async function ttftScenario(ctx: BenchContext, app: AppUnderTest): Promis
   const direct: StreamTarget = {
     url: `${ctx.fake.baseUrl}/chat/completions`,
     headers: bearer('sk-bench'),
-    body: {
-      ...SDK_CHAT_DEFAULTS,
-      messages: [
-        { role: 'system', content: SYSTEM_PROMPT },
-        { role: 'user', content: MESSAGE },
-      ],
-      stream: true,
-      stream_options: { include_usage: true },
-    },
+    body: directChatBody(MESSAGE, { stream: true }),
     isFirstToken: openAIFirstToken,
   };
   const ours: StreamTarget = {
