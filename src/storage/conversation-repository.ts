@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { toPage } from './page.js';
 import type { ConversationsTable, Database } from './schema.js';
 import type { Conversation, ConversationRepository } from './storage.js';
 
@@ -34,8 +35,7 @@ export function conversationRepository(db: Kysely<Database>): ConversationReposi
       let query = db.selectFrom('conversations').selectAll().where('user_id', '=', userId);
       if (cursor) query = query.where('id', '<', cursor);
       const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
-      const page = rows.slice(0, limit).map(toConversation);
-      return { data: page, nextCursor: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
+      return toPage(rows, limit, toConversation, (c) => c.id);
     },
 
     async update(userId, id, changes) {

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { toPage } from './page.js';
 import type { Database, MessagesTable } from './schema.js';
 import type { HistoryEntry, Message, MessageRepository } from './storage.js';
 
@@ -41,9 +42,7 @@ export function messageRepository(db: Kysely<Database>): MessageRepository {
       const after = cursor === undefined ? undefined : Number(cursor);
       if (after !== undefined && Number.isSafeInteger(after)) query = query.where('seq', '>', after);
       const rows = await query.orderBy('seq', 'asc').limit(limit + 1).execute();
-      const page = rows.slice(0, limit).map(toMessage);
-      const last = page.at(-1);
-      return { data: page, nextCursor: rows.length > limit && last ? String(last.seq) : null };
+      return toPage(rows, limit, toMessage, (m) => String(m.seq));
     },
 
     async newestFirst(conversationId, { limit, beforeSeq }) {

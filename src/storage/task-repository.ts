@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { toPage } from './page.js';
 import type { Database, TasksTable } from './schema.js';
 import type { Task, TaskRepository } from './storage.js';
 
@@ -42,8 +43,7 @@ export function taskRepository(db: Kysely<Database>): TaskRepository {
       if (status) query = query.where('status', '=', status);
       if (cursor) query = query.where('id', '<', cursor);
       const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
-      const page = rows.slice(0, limit).map(toTask);
-      return { data: page, nextCursor: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
+      return toPage(rows, limit, toTask, (t) => t.id);
     },
 
     async update(userId, id, changes) {
