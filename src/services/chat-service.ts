@@ -51,6 +51,9 @@ export const titleFrom = (message: string): string => {
   return line.length <= TITLE_LENGTH ? line : `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…`;
 };
 
+/** What a caller says about a message to store; ids, order and times are the service's. */
+export type NewMessageFields = Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>;
+
 export interface ChatServiceDeps {
   storage: Storage;
   model: ChatModel;
@@ -68,24 +71,25 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
   const countMessage = (content: string) => tokens.count(content) + TOKENS_PER_MESSAGE;
 
   /**
-   * Stores one message. Every write to a conversation touches its row first: on
-   * PostgreSQL that row lock serialises writers, so message order (seq) is commit
-   * order and an agent's tool-call group is never interleaved with another turn.
+   * Stores messages of one conversation, in order, in one transaction (an agent's
+   * tool-call message and its answers go in together). Every write to a conversation
+   * touches its row first: on PostgreSQL that row lock serialises writers, so message
+   * order (seq) is commit order and a group is never interleaved with another turn.
    */
-  async function appendMessage(conversationId: string, fields: Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>): Promise<Message> {
+  async function appendMessages(conversationId: string, messages: NewMessageFields[]): Promise<Message[]> {
     const now = new Date().toISOString();
     return storage.transaction(async (tx) => {
       await tx.conversations.touch(conversationId, now);
-      return tx.messages.append({
-        id: newId(),
-        conversationId,
-        toolCalls: null,
-        toolCallId: null,
-        createdAt: now,
-        ...fields,
-      });
+      const stored: Message[] = [];
+      for (const fields of messages) {
+        stored.push(await tx.messages.append({ id: newId(), conversationId, toolCalls: null, toolCallId: null, createdAt: now, ...fields }));
+      }
+      return stored;
     });
   }
+
+  const appendMessage = async (conversationId: string, fields: NewMessageFields): Promise<Message> =>
+    (await appendMessages(conversationId, [fields]))[0]!;
 
   /**
    * Checks the message fits, resolves the conversation, reads the history that fits
@@ -149,6 +153,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
   return {
     prepareTurn,
     appendMessage,
+    appendMessages,
     countMessage,
 
     /** One blocking turn: stores both messages and returns the reply. */

@@ -37,7 +37,7 @@ export async function createServices(deps: {
     embeddings,
     search,
     chat,
-    agent: agentService({ chat, model, tools: taskTools(tasks, search), storage, config }),
+    agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
   };
 }
 

@@ -1,10 +1,10 @@
 import type { Config } from '../../config/config.js';
 import { AppError, InternalError, UpstreamError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { Message, Storage, ToolCall } from '../../storage/storage.js';
+import type { ToolCall } from '../../storage/storage.js';
 import type { CallOptions, ChatCompletion, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
-import type { ChatInput, ChatService, PreparedTurn, Usage } from '../chat-service.js';
+import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
 import { anyOf, hasTextAnswer, stepCountIs, type AgentStep } from './stop-conditions.js';
 import {
   parseArguments,
@@ -46,8 +46,6 @@ export interface AgentServiceDeps {
   chat: ChatService;
   model: ChatModel;
   tools: readonly Tool[];
-  /** Writes an assistant message and its tool answers in one transaction. */
-  storage: Storage;
   config: Pick<Config, 'agentMaxIterations'>;
 }
 
@@ -64,7 +62,6 @@ interface Run {
   promptTokens: number;
 }
 
-type NewMessage = Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>;
 
 export const iterationLimitMessage = (iterations: number, toolCalls: number): string =>
   `I stopped after ${iterations} model calls (the AGENT_MAX_ITERATIONS limit) before reaching a final answer; ` +
@@ -78,7 +75,7 @@ export const iterationLimitMessage = (iterations: number, toolCalls: number): st
  * replays as one the API accepts. The loop ends on a text answer or after
  * AGENT_MAX_ITERATIONS model calls.
  */
-export function agentService({ chat, model, tools, storage, config }: AgentServiceDeps) {
+export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   const definitions = toolDefinitions(tools);
   const stopWhen = anyOf(hasTextAnswer, stepCountIs(config.agentMaxIterations));
   const request = (run: Run) => ({ messages: run.messages, tools: definitions });
@@ -104,34 +101,23 @@ export function agentService({ chat, model, tools, storage, config }: AgentServi
     run.usage.total_tokens += usage.total_tokens;
   }
 
-  async function appendGroup(conversationId: string, messages: NewMessage[]): Promise<void> {
-    const now = new Date().toISOString();
-    await storage.transaction(async (tx) => {
-      // Touch first: on PostgreSQL the row lock keeps other agent steps of this conversation out of the group.
-      await tx.conversations.touch(conversationId, now);
-      for (const message of messages) {
-        await tx.messages.append({ id: newId(), conversationId, toolCalls: null, toolCallId: null, createdAt: now, ...message });
-      }
-    });
-  }
-
   /** Runs one step's calls concurrently, stores them with their answers and adds both to the next request. */
   async function act(run: Run, text: string, calls: ToolCallRequest[]): Promise<ToolCallOutcome[]> {
     const outcomes = await Promise.all(calls.map((call) => runToolCall(tools, run.userId, call)));
     const toolCalls: ToolCall[] = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
     const content = text || null;
-    const assistant: NewMessage = {
+    const assistant: NewMessageFields = {
       role: 'assistant',
       content,
       toolCalls,
       tokens: chat.countMessage(text + JSON.stringify(toolCalls)),
       status: 'complete',
     };
-    const answers: NewMessage[] = outcomes.map((outcome) => {
+    const answers: NewMessageFields[] = outcomes.map((outcome) => {
       const result = JSON.stringify(outcome.result);
       return { role: 'tool', content: result, toolCallId: outcome.id, tokens: chat.countMessage(result), status: 'complete' };
     });
-    await appendGroup(run.conversationId, [assistant, ...answers]);
+    await chat.appendMessages(run.conversationId, [assistant, ...answers]);
     run.messages.push(
       { role: 'assistant', content, tool_calls: toolCalls },
       ...answers.map((a): ChatCompletionMessageParam => ({ role: 'tool', tool_call_id: a.toolCallId ?? '', content: a.content ?? '' })),
