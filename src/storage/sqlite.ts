@@ -8,7 +8,6 @@ import {
   SqliteDialect,
   sql,
   type DialectAdapter,
-  type MigrationLockOptions,
   type SqliteDatabase,
 } from 'kysely';
 import { kyselyStorage } from './kysely-storage.js';
@@ -19,15 +18,20 @@ import type { Storage, VectorSearchMethod } from './storage.js';
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
- * Kysely assumes one process per SQLite file and takes no migration lock. Several
- * processes (two instances, or the admin CLI beside the server) may migrate at
- * once, so the lock is a write to the lock row as the first statement of the
- * migration transaction: it takes SQLite's write lock before anything is read,
- * and the others wait for it (busy timeout) and then see the migrations done.
+ * Kysely assumes one process per SQLite file: it takes no migration lock and runs
+ * SQLite migrations on its single connection outside any transaction. Several
+ * processes (two instances, or the admin CLI beside the server) may migrate at once,
+ * so the lock is `BEGIN IMMEDIATE` on that connection: it takes SQLite's write lock
+ * before the migrator reads which migrations ran, the others wait for it (busy
+ * timeout) and then find them applied. The migrations themselves run inside it.
  */
 class MigrationLockingSqliteAdapter extends SqliteAdapter {
-  override async acquireMigrationLock(db: Kysely<any>, options: MigrationLockOptions): Promise<void> {
-    await sql`update ${sql.table(options.lockTable)} set is_locked = 1 where id = ${options.lockRowId}`.execute(db);
+  override async acquireMigrationLock(db: Kysely<any>): Promise<void> {
+    await sql`begin immediate`.execute(db);
+  }
+
+  override async releaseMigrationLock(db: Kysely<any>): Promise<void> {
+    await sql`commit`.execute(db);
   }
 }
 
