@@ -85,6 +85,12 @@ const envSchema = z.object({
   EMBEDDING_WORKER_INTERVAL_MS: int(10, 3_600_000).default(1000),
   /** Longest wait between embedding retries during an outage (exponential backoff up to it). Default: 5000 ms. */
   EMBEDDING_RETRY_MAX_MS: int(10, 3_600_000).default(5000),
+  /**
+   * Memory for in-memory search indexes (about 1.6 KB per task at 1536 dimensions), least
+   * recently used users dropped first; a user whose vectors do not fit is searched in the
+   * database instead. 0 turns the indexes off. Default: 256 MB.
+   */
+  SEARCH_INDEX_MEMORY_MB: int(0, 1_000_000).default(256),
   /** Serves GET /metrics and records request, upstream and stream metrics. Default: true. */
   METRICS_ENABLED: bool(true),
   /** Comma-separated allowed origins. Default: none (no cross-origin access). */
@@ -113,6 +119,8 @@ export interface Config {
   };
   /** The background embedding worker (see services/embedding-worker.ts). */
   embeddingWorker: { intervalMs: number; retryMaxMs: number };
+  /** In-memory search indexes (see services/vector-index). */
+  searchIndex: { maxBytes: number };
   database: { url: string; poolSize: number };
   redisUrl: string | undefined;
   redisKeyPrefix: string;
@@ -162,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRetries: e.OPENAI_MAX_RETRIES,
     },
     embeddingWorker: { intervalMs: e.EMBEDDING_WORKER_INTERVAL_MS, retryMaxMs: e.EMBEDDING_RETRY_MAX_MS },
+    searchIndex: { maxBytes: e.SEARCH_INDEX_MEMORY_MB * 2 ** 20 },
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,

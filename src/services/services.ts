@@ -11,6 +11,7 @@ import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
 import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
+import { vectorIndexCache } from './vector-index/vector-index-cache.js';
 import { userService } from './user-service.js';
 
 /** The application's services, built once from their dependencies. */
@@ -28,7 +29,7 @@ export async function createServices(deps: {
   const embeddings = embeddingWorker({ storage, model: embedder, options: config.embeddingWorker });
   const tasks = taskService(storage, embeddings);
   const chat = chatService({ storage, model, tokens, config });
-  const search = searchService({ storage, model: embedder });
+  const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {
     users: userService(storage),
     conversations: conversationService(storage),

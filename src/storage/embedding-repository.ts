@@ -1,20 +1,12 @@
-import { endianness } from 'node:os';
 import { sql, type Kysely } from 'kysely';
+import { bytesToVector, cosineSimilarity, insertTopK, vectorToBytes } from '../vectors.js';
 import type { Database } from './schema.js';
-import type { EmbeddingJob, EmbeddingRepository, SimilarTask, SqlDialectName, TaskEmbedding, VectorSearchMethod } from './storage.js';
+import type { EmbeddingJob, EmbeddingRepository, SimilarTask, SqlDialectName, StoredEmbedding, TaskEmbedding, VectorSearchMethod } from './storage.js';
 
 /** Rows scored per round trip when vectors are scored in JS: bounds memory to ~6 MB at 1536 dimensions. */
 const JS_SCAN_PAGE = 1000;
-const LITTLE_ENDIAN = endianness() === 'LE';
-
-/** float32 little-endian bytes, as stored. */
-export function vectorToBytes(vector: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength));
-  const bytes = Buffer.allocUnsafe(vector.length * 4);
-  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4);
-  return bytes;
-}
-
+/** Ids per `in (…)` list: well under SQLite's and PostgreSQL's parameter limits. */
+const ID_BATCH = 500;
 /**
  * Embeddings and the embedding queue. `method` says how search scores vectors:
  * sqlite-vec's vec_distance_cosine in SQL, pgvector's `<=>`, or exactly in JS over
@@ -79,13 +71,7 @@ export function embeddingRepository(
   }
 
   async function searchJs(userId: string, space: { model: string; dimensions: number }, query: Float32Array, topK: number) {
-    const dims = space.dimensions;
-    let queryNorm = 0;
-    for (let i = 0; i < dims; i++) queryNorm += query[i]! * query[i]!;
-    queryNorm = Math.sqrt(queryNorm);
-    // Best first; kept short (topK ≤ 50), so insertion into a sorted array beats a heap.
     const best: Array<{ id: string; similarity: number }> = [];
-    const scratch = new Float32Array(dims);
     let cursor = '';
     for (;;) {
       const rows = await db
@@ -93,30 +79,13 @@ export function embeddingRepository(
         .select(['task_id', 'vector'])
         .where('user_id', '=', userId)
         .where('model', '=', space.model)
-        .where('dimensions', '=', dims)
+        .where('dimensions', '=', space.dimensions)
         .where('task_id', '>', cursor)
         .orderBy('task_id')
         .limit(JS_SCAN_PAGE)
         .execute();
       for (const row of rows) {
-        const bytes = row.vector;
-        // Aligned bytes are read in place; others are copied once.
-        const v = LITTLE_ENDIAN && bytes.byteOffset % 4 === 0
-          ? new Float32Array(bytes.buffer, bytes.byteOffset, dims)
-          : readInto(scratch, bytes);
-        let dot = 0;
-        let norm = 0;
-        for (let i = 0; i < dims; i++) {
-          const x = v[i]!;
-          dot += x * query[i]!;
-          norm += x * x;
-        }
-        const similarity = norm === 0 || queryNorm === 0 ? 0 : dot / (Math.sqrt(norm) * queryNorm);
-        if (best.length === topK && !better(similarity, row.task_id, best[topK - 1]!)) continue;
-        let at = best.length;
-        while (at > 0 && better(similarity, row.task_id, best[at - 1]!)) at--;
-        best.splice(at, 0, { id: row.task_id, similarity });
-        if (best.length > topK) best.pop();
+        insertTopK(best, { id: row.task_id, similarity: cosineSimilarity(query, bytesToVector(row.vector)) }, topK);
       }
       if (rows.length < JS_SCAN_PAGE) break;
       cursor = rows[rows.length - 1]!.task_id;
@@ -224,15 +193,66 @@ export function embeddingRepository(
       return result.rows.map((r): SimilarTask => ({ id: r.id, title: r.title, similarity: 1 - Number(r.distance) }));
     },
 
+    async revision(userId) {
+      const row = await db.selectFrom('embedding_revisions').select('revision').where('user_id', '=', userId).executeTakeFirst();
+      return row ? Number(row.revision) : 0;
+    },
+
+    async changedSince(userId, { after, limit }) {
+      const rows = await db
+        .selectFrom('task_embeddings')
+        .select(['task_id', 'model', 'dimensions', 'revision', 'vector'])
+        .where('user_id', '=', userId)
+        .where((eb) => eb(eb.refTuple('revision', 'task_id'), '>', eb.tuple(after.revision, after.taskId)))
+        .orderBy('revision')
+        .orderBy('task_id')
+        .limit(limit)
+        .execute();
+      return rows.map(
+        (r): StoredEmbedding => ({ taskId: r.task_id, model: r.model, dimensions: r.dimensions, revision: Number(r.revision), vector: bytesToVector(r.vector) }),
+      );
+    },
+
+    async countIn(userId, space) {
+      const row = await db
+        .selectFrom('task_embeddings')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', userId)
+        .where('model', '=', space.model)
+        .where('dimensions', '=', space.dimensions)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async idsIn(userId, space) {
+      const rows = await db
+        .selectFrom('task_embeddings')
+        .select('task_id')
+        .where('user_id', '=', userId)
+        .where('model', '=', space.model)
+        .where('dimensions', '=', space.dimensions)
+        .execute();
+      return rows.map((r) => r.task_id);
+    },
+
+    async vectorsOf(userId, space, taskIds) {
+      const found: Array<{ id: string; title: string; vector: Float32Array }> = [];
+      for (let start = 0; start < taskIds.length; start += ID_BATCH) {
+        const rows = await db
+          .selectFrom('task_embeddings as e')
+          .innerJoin('tasks as t', 't.id', 'e.task_id')
+          .select(['e.task_id', 't.title', 'e.vector'])
+          .where('e.task_id', 'in', taskIds.slice(start, start + ID_BATCH))
+          .where('e.user_id', '=', userId)
+          .where('t.user_id', '=', userId)
+          .where('e.model', '=', space.model)
+          .where('e.dimensions', '=', space.dimensions)
+          .execute();
+        for (const r of rows) found.push({ id: r.task_id, title: r.title, vector: bytesToVector(r.vector) });
+      }
+      return found;
+    },
+
     searchMethod: method,
   };
-}
-
-/** Higher similarity first; equal similarities in id order. */
-const better = (similarity: number, id: string, than: { id: string; similarity: number }) =>
-  similarity > than.similarity || (similarity === than.similarity && id < than.id);
-
-function readInto(out: Float32Array, bytes: Buffer): Float32Array {
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
-  return out;
 }

@@ -12,6 +12,7 @@ export interface Database {
   tasks: TasksTable;
   task_embeddings: TaskEmbeddingsTable;
   embedding_queue: EmbeddingQueueTable;
+  embedding_revisions: EmbeddingRevisionsTable;
 }
 
 export interface UsersTable {
@@ -77,6 +78,14 @@ export interface TaskEmbeddingsTable {
   /** float32 little-endian bytes. */
   vector: Buffer;
   embedded_at: string;
+  /** The user's embedding revision when this row last changed (set by triggers, migration 0003). */
+  revision: Generated<number>;
+}
+
+/** Per user, bumped by triggers on every change to the user's task embeddings. */
+export interface EmbeddingRevisionsTable {
+  user_id: string;
+  revision: number;
 }
 
 export interface EmbeddingQueueTable {

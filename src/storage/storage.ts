@@ -148,6 +148,14 @@ export interface SimilarTask {
   similarity: number;
 }
 
+/** A stored embedding as a reader of changes sees it. */
+export interface StoredEmbedding extends EmbeddingSpace {
+  taskId: string;
+  /** The user's embedding revision when the row last changed. */
+  revision: number;
+  vector: Float32Array;
+}
+
 export interface EmbeddingRepository {
   /** Marks a task as needing an embedding, under a new `version`, due at `notBefore`. */
   enqueue(job: { taskId: string; userId: string; version: string; notBefore: string }): Promise<void>;
@@ -173,6 +181,23 @@ export interface EmbeddingRepository {
   pendingCount(): Promise<number>;
   /** The user's `topK` tasks most similar to `vector` among those embedded in `space`; exact cosine, most similar first. */
   search(userId: string, space: EmbeddingSpace, vector: Float32Array, topK: number): Promise<SimilarTask[]>;
+  /**
+   * The user's embedding revision: moves on every insert, change or delete of the user's
+   * embeddings (by anyone); 0 before the first. Rows up to it are all committed.
+   */
+  revision(userId: string): Promise<number>;
+  /**
+   * The user's embeddings (any space) changed after `after`, in (revision, task id) order, at
+   * most `limit`; page on with the last one's revision and id. Rows written before revisions
+   * existed have revision 0.
+   */
+  changedSince(userId: string, options: { after: { revision: number; taskId: string }; limit: number }): Promise<StoredEmbedding[]>;
+  /** How many of the user's tasks are embedded in `space`. */
+  countIn(userId: string, space: EmbeddingSpace): Promise<number>;
+  /** The ids of the user's tasks embedded in `space`. */
+  idsIn(userId: string, space: EmbeddingSpace): Promise<string[]>;
+  /** Titles and stored vectors of these tasks of the user, where embedded in `space` (others are left out). */
+  vectorsOf(userId: string, space: EmbeddingSpace, taskIds: readonly string[]): Promise<Array<{ id: string; title: string; vector: Float32Array }>>;
   /** How search scores vectors here: sqlite-vec, pgvector or js. */
   searchMethod(): Promise<VectorSearchMethod>;
 }

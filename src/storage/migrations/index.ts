@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import type { SqlDialectName } from '../storage.js';
 import { initialSchema } from './0001-initial-schema.js';
 import { taskEmbeddings } from './0002-task-embeddings.js';
+import { embeddingRevisions } from './0003-embedding-revisions.js';
 
 /**
  * Versioned migrations, applied in name order at start-up. Never edit a
@@ -11,5 +12,6 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '0001-initial-schema': initialSchema(dialect),
     '0002-task-embeddings': taskEmbeddings(dialect),
+    '0003-embedding-revisions': embeddingRevisions(dialect),
   };
 }

@@ -1,0 +1,156 @@
+import type { EmbeddingRepository, EmbeddingSpace } from '../../storage/storage.js';
+import { kernelSupported } from './int8-dot-kernel.js';
+import { QuantizedVectors } from './quantized-vectors.js';
+
+/** Rows read per round trip while catching up: ~6 MB of float32 at 1536 dimensions. */
+const CATCH_UP_PAGE = 1000;
+
+type Repository = Pick<EmbeddingRepository, 'revision' | 'changedSince' | 'countIn' | 'idsIn'>;
+
+interface Entry {
+  readonly userId: string;
+  readonly space: EmbeddingSpace;
+  readonly index: QuantizedVectors;
+  /** The user's revision this index is known to hold everything up to; -1 before the first load. */
+  revision: number;
+  /** Where catching up goes on from. */
+  cursor: { revision: number; taskId: string };
+  /** Refreshes and searches of one entry run one at a time. */
+  queue: Promise<unknown>;
+  evicted: boolean;
+}
+
+export interface VectorIndexCacheOptions {
+  /** Total bytes all indexes may hold; least recently used users are dropped first. 0 disables the cache. */
+  maxBytes: number;
+}
+
+/**
+ * One QuantizedVectors index per (user, embedding space), built from the database on a
+ * user's first search and kept in step afterwards: each search reads the user's
+ * revision (one primary-key lookup) and, when it moved, only the rows changed since
+ * (plus the id list when rows were deleted). Any writer, on any instance, moves the
+ * revision (database triggers), so every search sees every committed change.
+ *
+ * `candidates` returns undefined when the index cannot serve (disabled, no WebAssembly
+ * SIMD, or the user's vectors alone exceed the budget): the caller searches in the
+ * database instead.
+ */
+export function vectorIndexCache(repository: Repository, options: VectorIndexCacheOptions) {
+  const enabled = options.maxBytes > 0 && kernelSupported();
+  /** In least recently used order. */
+  const entries = new Map<string, Entry>();
+  const keyOf = (userId: string, space: EmbeddingSpace) => `${space.dimensions}\u0000${space.model}\u0000${userId}`;
+
+  function totalBytes(): number {
+    let total = 0;
+    for (const entry of entries.values()) total += entry.index.bytes;
+    return total;
+  }
+
+  function evict(key: string, entry: Entry): void {
+    entry.evicted = true;
+    if (entries.get(key) === entry) entries.delete(key);
+  }
+
+  /** Drops least recently used entries (never `keep`) until the total fits. */
+  function enforceBudget(keep: Entry): void {
+    let total = totalBytes();
+    for (const [key, entry] of entries) {
+      if (total <= options.maxBytes) return;
+      if (entry === keep) continue;
+      total -= entry.index.bytes;
+      evict(key, entry);
+    }
+  }
+
+  /** Brings the index up to the user's current revision. False when it outgrew the budget. */
+  async function refresh(entry: Entry): Promise<boolean> {
+    const { userId, space, index } = entry;
+    const current = await repository.revision(userId);
+    if (current === entry.revision) return true;
+    if (entry.revision < 0) {
+      const count = await repository.countIn(userId, space);
+      if (QuantizedVectors.estimateBytes(space.dimensions, count) > options.maxBytes) return false;
+      index.reserve(count);
+    }
+    for (;;) {
+      const rows = await repository.changedSince(userId, { after: entry.cursor, limit: CATCH_UP_PAGE });
+      for (const row of rows) {
+        if (row.model === space.model && row.dimensions === space.dimensions && row.vector.length === space.dimensions) {
+          index.set(row.taskId, row.vector);
+        } else {
+          index.delete(row.taskId);
+        }
+      }
+      if (index.bytes > options.maxBytes) return false;
+      const last = rows[rows.length - 1];
+      if (last) entry.cursor = { revision: last.revision, taskId: last.taskId };
+      if (rows.length < CATCH_UP_PAGE) break;
+    }
+    // Every row now in the space was either unchanged since the last refresh (so held) or
+    // just read: the index holds a superset, equal in size exactly when nothing was deleted.
+    if (index.size !== (await repository.countIn(userId, space))) {
+      const present = new Set(await repository.idsIn(userId, space));
+      for (const id of [...index.idList()]) if (!present.has(id)) index.delete(id);
+    }
+    entry.revision = current;
+    return true;
+  }
+
+  return {
+    enabled,
+
+    /**
+     * The ids of the user's tasks in `space` that may be among the `k` most similar to
+     * `query` (a superset of the exact top k), or undefined when the caller must search
+     * the database.
+     */
+    async candidates(userId: string, space: EmbeddingSpace, query: Float32Array, k: number): Promise<string[] | undefined> {
+      if (!enabled) return undefined;
+      const key = keyOf(userId, space);
+      let entry = entries.get(key);
+      if (entry) {
+        entries.delete(key); // most recently used goes last
+        entries.set(key, entry);
+      } else {
+        entry = {
+          userId,
+          space,
+          index: new QuantizedVectors(space.dimensions),
+          revision: -1,
+          cursor: { revision: -1, taskId: '' },
+          queue: Promise.resolve(),
+          evicted: false,
+        };
+        entries.set(key, entry);
+      }
+      const current = entry;
+      const run = current.queue.then(async () => {
+        if (current.evicted) return undefined;
+        if (!(await refresh(current))) {
+          evict(key, current);
+          return undefined;
+        }
+        enforceBudget(current);
+        return current.index.candidates(query, k).ids;
+      });
+      current.queue = run.catch(() => {});
+      try {
+        return await run;
+      } catch (error) {
+        // A failed refresh may have left the index part-way: start over next time.
+        evict(key, current);
+        throw error;
+      }
+    },
+
+    /** Bytes held by all indexes. */
+    bytes: totalBytes,
+    clear(): void {
+      for (const [key, entry] of entries) evict(key, entry);
+    },
+  };
+}
+
+export type VectorIndexCache = ReturnType<typeof vectorIndexCache>;
