@@ -182,33 +182,41 @@ export class QuantizedVectors {
   }
 
   private encode(slot: number, vector: Float32Array): void {
-    let norm = 0;
-    for (let i = 0; i < vector.length; i++) norm += vector[i]! * vector[i]!;
-    norm = Math.sqrt(norm);
+    const n = vector.length;
+    let squares = 0;
+    let max = 0;
+    for (let i = 0; i < n; i++) {
+      const x = vector[i]!;
+      squares += x * x;
+      const a = x < 0 ? -x : x;
+      if (a > max) max = a;
+    }
     const codes = new Int8Array(this.memory.buffer, this.vectorsAt + slot * this.stride, this.stride);
-    codes.fill(0);
-    if (norm === 0) {
+    if (squares === 0) {
       // A zero vector has cosine 0 with everything: exactly what zero codes and norms say.
+      codes.fill(0);
       this.scale[slot] = 0;
       this.errorNorm[slot] = 0;
       this.codeNorm[slot] = 0;
       return;
     }
-    let max = 0;
-    for (let i = 0; i < vector.length; i++) max = Math.max(max, Math.abs(vector[i]! / norm));
-    const s = max / VECTOR_LEVELS;
+    const inverseNorm = 1 / Math.sqrt(squares);
+    const s = (max * inverseNorm) / VECTOR_LEVELS;
+    const toCode = inverseNorm / s;
     let error = 0;
     let code = 0;
-    for (let i = 0; i < vector.length; i++) {
-      const u = vector[i]! / norm;
-      const q = Math.round(u / s);
+    for (let i = 0; i < n; i++) {
+      const u = vector[i]! * inverseNorm;
+      const q = Math.round(vector[i]! * toCode);
       codes[i] = q;
-      error += (u - s * q) ** 2;
-      code += (s * q) ** 2;
+      const e = u - s * q;
+      error += e * e;
+      code += q * q;
     }
+    codes.fill(0, n);
     this.scale[slot] = s;
     this.errorNorm[slot] = Math.sqrt(error);
-    this.codeNorm[slot] = Math.sqrt(code);
+    this.codeNorm[slot] = s * Math.sqrt(code);
   }
 
   /** Moves everything into a memory for `capacity` vectors: query | scores | codes. */
