@@ -170,3 +170,29 @@ describe('QuantizedVectors: exact top k through int8 bounds', () => {
     assert.throws(() => index.candidates(new Float32Array(5), 1), RangeError);
   });
 });
+
+describe('QuantizedVectors memory limit', () => {
+  test('grows within maxBytes and refuses vectors beyond it, staying exact for what it holds', () => {
+    const dims = 64;
+    const maxBytes = 100_000;
+    const index = new QuantizedVectors(dims, { maxBytes });
+    const next = randoms(13);
+    const vectors = new Map<string, Float32Array>();
+    let refused = 0;
+    for (let i = 0; i < 1000; i++) {
+      const v = randomVector(next, dims);
+      if (index.set(`t${i}`, v)) vectors.set(`t${i}`, v);
+      else refused++;
+      assert.ok(index.bytes <= maxBytes, `${index.bytes} bytes held`);
+    }
+    assert.equal(index.size, index.maxCapacity);
+    assert.equal(refused, 1000 - index.maxCapacity);
+    assert.ok(index.maxCapacity > 100);
+    // Replacing a held vector still works when full.
+    const v = randomVector(next, dims);
+    assert.equal(index.set('t0', v), true);
+    vectors.set('t0', v);
+    const query = randomVector(next, dims);
+    assert.deepEqual(viaIndex(index, vectors, query, 5).best, exactTopK(vectors, query, 5));
+  });
+});

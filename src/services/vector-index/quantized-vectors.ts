@@ -11,6 +11,10 @@ const QUERY_LEVELS = 2047;
 const BOUND_SLACK = 1e-6;
 const PAGE = 65536;
 const MIN_CAPACITY = 64;
+/** Capacity grows by a quarter: copying is cheap next to loading, and memory stays near the need. */
+const GROWTH = 1.25;
+/** Per vector beyond its codes: a score (4), three float64 norms (24), its id and slot (about 64). */
+const PER_VECTOR_OVERHEAD = 4 + 24 + 64;
 
 /** Which stored vectors may be among the k most similar, and what scoring them all cost. */
 export interface Candidates {
@@ -53,23 +57,29 @@ export class QuantizedVectors {
   private errorNorm = new Float64Array(0);
   private codeNorm = new Float64Array(0);
 
-  constructor(dimensions: number) {
+  /** Most vectors this index will hold, from its memory limit. */
+  readonly maxCapacity: number;
+
+  /** `maxBytes` bounds the memory it may take (see `bytes`); `set` refuses vectors beyond it. */
+  constructor(dimensions: number, options: { maxBytes?: number } = {}) {
     if (!Number.isInteger(dimensions) || dimensions < 1) throw new RangeError('dimensions must be a positive integer');
     this.dimensions = dimensions;
     this.stride = Math.ceil(dimensions / 16) * 16;
+    // Memory comes in 64 KiB pages: keep one page for the query and rounding.
+    this.maxCapacity = Math.max(0, Math.floor(((options.maxBytes ?? Infinity) - PAGE - this.stride * 2 - 64) / (this.stride + PER_VECTOR_OVERHEAD)));
     this.queryLevels = Math.min(QUERY_LEVELS, Math.floor((2 ** 31 - 1) / (VECTOR_LEVELS * this.stride)));
     if (this.queryLevels < 1) throw new RangeError('dimensions too large for the int8 index');
-    this.allocate(MIN_CAPACITY);
+    this.allocate(Math.min(MIN_CAPACITY, this.maxCapacity));
   }
 
   /** What an index of `count` vectors of `dimensions` holds, about. */
   static estimateBytes(dimensions: number, count: number): number {
-    return count * (Math.ceil(dimensions / 16) * 16 + 4 + 24 + 64);
+    return PAGE + count * (Math.ceil(dimensions / 16) * 16 + PER_VECTOR_OVERHEAD);
   }
 
-  /** Makes room for `count` vectors at once (avoids regrowing while loading). */
+  /** Makes room for `count` vectors at once (avoids regrowing while loading), within the limit. */
   reserve(count: number): void {
-    if (count > this.capacity) this.allocate(count);
+    if (count > this.capacity) this.allocate(Math.min(count, this.maxCapacity));
   }
 
   get size(): number {
@@ -91,17 +101,21 @@ export class QuantizedVectors {
     return this.ids;
   }
 
-  /** Adds or replaces the vector of `id` (any length: normalised here). */
-  set(id: string, vector: Float32Array): void {
+  /** Adds or replaces the vector of `id` (any length: normalised here). False when the index is full (maxBytes). */
+  set(id: string, vector: Float32Array): boolean {
     if (vector.length !== this.dimensions) throw new RangeError(`expected ${this.dimensions} dimensions, got ${vector.length}`);
     let slot = this.slots.get(id);
     if (slot === undefined) {
-      if (this.ids.length === this.capacity) this.allocate(this.capacity * 2);
+      if (this.ids.length === this.capacity) {
+        if (this.capacity >= this.maxCapacity) return false;
+        this.allocate(Math.min(this.maxCapacity, Math.max(this.capacity + MIN_CAPACITY, Math.ceil(this.capacity * GROWTH))));
+      }
       slot = this.ids.length;
       this.ids.push(id);
       this.slots.set(id, slot);
     }
     this.encode(slot, vector);
+    return true;
   }
 
   delete(id: string): boolean {

@@ -72,18 +72,17 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
     if (entry.revision < 0) {
       const count = await repository.countIn(userId, space);
       if (QuantizedVectors.estimateBytes(space.dimensions, count) > options.maxBytes) return false;
-      index.reserve(count);
+      index.reserve(Math.ceil(count * 1.05)); // room for a few additions before regrowing
     }
     for (;;) {
       const rows = await repository.changedSince(userId, { after: entry.cursor, limit: CATCH_UP_PAGE });
       for (const row of rows) {
         if (row.model === space.model && row.dimensions === space.dimensions && row.vector.length === space.dimensions) {
-          index.set(row.taskId, row.vector);
+          if (!index.set(row.taskId, row.vector)) return false; // the user's vectors alone exceed the budget
         } else {
           index.delete(row.taskId);
         }
       }
-      if (index.bytes > options.maxBytes) return false;
       const last = rows[rows.length - 1];
       if (last) entry.cursor = { revision: last.revision, taskId: last.taskId };
       if (rows.length < CATCH_UP_PAGE) break;
@@ -117,7 +116,7 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
         entry = {
           userId,
           space,
-          index: new QuantizedVectors(space.dimensions),
+          index: new QuantizedVectors(space.dimensions, { maxBytes: options.maxBytes }),
           revision: -1,
           cursor: { revision: -1, taskId: '' },
           queue: Promise.resolve(),
