@@ -1,10 +1,10 @@
 import type { Config } from '../config/config.js';
 import { AppError, ContextLengthExceededError, NotFoundError, UpstreamError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { HistoryEntry, Message, MessageStatus, Storage } from '../storage/storage.js';
+import type { Message, MessageStatus, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionChunk, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import { isAbort } from '../upstream/error-mapping.js';
-import { selectHistory, toModelMessage } from './history.js';
+import type { CachedHistoryEntry, HistoryCache } from './history-cache.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
 export interface ChatInput {
@@ -58,6 +58,8 @@ export interface ChatServiceDeps {
   storage: Storage;
   model: ChatModel;
   tokens: TokenCounter;
+  /** Where a turn's history comes from: the newest stored messages that fit, kept per instance. */
+  history: HistoryCache;
   config: Pick<Config, 'systemPrompt' | 'historyMaxTokens'>;
 }
 
@@ -66,7 +68,7 @@ export interface ChatServiceDeps {
  * called, the reply after; the history sent is the system prompt plus the newest
  * messages that fit HISTORY_MAX_TOKENS.
  */
-export function chatService({ storage, model, tokens, config }: ChatServiceDeps) {
+export function chatService({ storage, model, tokens, history: historyCache, config }: ChatServiceDeps) {
   const systemTokens = tokens.count(config.systemPrompt) + TOKENS_PER_MESSAGE;
   const countMessage = (content: string) => tokens.count(content) + TOKENS_PER_MESSAGE;
 
@@ -106,7 +108,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
     }
     const userTokens = contentTokens + TOKENS_PER_MESSAGE;
 
-    let history: HistoryEntry[] = [];
+    let history: { entries: CachedHistoryEntry[]; tokens: number } = { entries: [], tokens: 0 };
     const now = new Date().toISOString();
     const userMessage = {
       id: newId(),
@@ -122,7 +124,7 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
     if (conversationId) {
       const id = conversationId;
       if (!(await storage.conversations.get(input.userId, id))) throw new NotFoundError('Conversation');
-      history = await selectHistory((page) => storage.messages.newestFirst(id, page), room - contentTokens);
+      history = await historyCache.select(id, room - contentTokens);
       await storage.transaction(async (tx) => {
         await tx.conversations.touch(id, now, titleFrom(input.message));
         await tx.messages.append({ ...userMessage, conversationId: id });
@@ -136,14 +138,14 @@ export function chatService({ storage, model, tokens, config }: ChatServiceDeps)
       });
     }
 
-    const promptTokens = systemTokens + history.reduce((sum, m) => sum + m.tokens, 0) + userTokens + TOKENS_PER_REPLY;
+    const promptTokens = systemTokens + history.tokens + userTokens + TOKENS_PER_REPLY;
     return {
       conversationId,
       promptTokens,
       request: {
         messages: [
           { role: 'system', content: config.systemPrompt },
-          ...history.map(toModelMessage),
+          ...history.entries.map((m) => m.message),
           { role: 'user', content: input.message },
         ],
       },

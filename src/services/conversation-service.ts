@@ -1,9 +1,10 @@
 import { NotFoundError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Conversation, Message, Page, Storage } from '../storage/storage.js';
+import type { HistoryCache } from './history-cache.js';
 
 /** Conversations and their messages, always scoped to one user: another user's id is "not found". */
-export function conversationService(storage: Storage) {
+export function conversationService(storage: Storage, history: Pick<HistoryCache, 'drop'>) {
   async function get(userId: string, id: string): Promise<Conversation> {
     const conversation = await storage.conversations.get(userId, id);
     if (!conversation) throw new NotFoundError('Conversation');
@@ -31,6 +32,7 @@ export function conversationService(storage: Storage) {
 
     async delete(userId: string, id: string): Promise<void> {
       if (!(await storage.conversations.delete(userId, id))) throw new NotFoundError('Conversation');
+      history.drop(id);
     },
 
     async messages(userId: string, id: string, page: { limit: number; cursor?: string | undefined }): Promise<Page<Message>> {

@@ -4,6 +4,13 @@ import type { HistoryEntry } from '../storage/storage.js';
 /** Reads a conversation's messages newest first, strictly before `beforeSeq`. */
 export type NewestFirstReader = (options: { limit: number; beforeSeq?: number | undefined }) => Promise<HistoryEntry[]>;
 
+/**
+ * A conversation's messages newest first, one batch per call, continuing where the
+ * last batch ended; an empty batch means there are no more. `want` is how many more
+ * messages would probably cover the rest of the budget: a hint for sizing reads.
+ */
+export type HistorySource<T extends HistoryEntry> = (want: number) => Promise<readonly T[]>;
+
 const MIN_PAGE = 32;
 const MAX_PAGE = 1024;
 /** A first guess at a message's size, to size the first read. */
@@ -12,53 +19,122 @@ const TYPICAL_MESSAGE_TOKENS = 24;
 const MIN_MESSAGE_TOKENS = 4;
 
 /**
- * The newest messages whose stored token counts fit `budget`, oldest first.
- * Reads newest-first only as far as the budget reaches, each page sized from the
- * average message seen so far, so the cost follows the budget, not the
- * conversation's length; nothing is re-tokenised.
+ * The selection rules, fed one message at a time, newest first: whole units are
+ * kept while they fit `budget`; the first unit that does not fit ends the walk.
  * An assistant message with tool_calls and the tool messages answering it are one
- * unit: kept or dropped together, so the history stays one the API accepts.
+ * unit, kept or dropped together, so the history stays one the API accepts; tool
+ * answers without their call, and messages with nothing in them, are left out.
+ * A walk also answers for any smaller budget (`selectedWithin`): it keeps the same
+ * units up to the first one that does not fit.
  */
-export async function selectHistory(read: NewestFirstReader, budget: number): Promise<HistoryEntry[]> {
-  const units: HistoryEntry[][] = [];
-  let used = 0;
-  let answers: HistoryEntry[] = []; // tool messages waiting for the assistant message that called them
-  let beforeSeq: number | undefined;
-  let limit = Math.min(MAX_PAGE, Math.max(MIN_PAGE, Math.ceil(budget / TYPICAL_MESSAGE_TOKENS)));
-  let seen = 0;
-  let seenTokens = 0;
-  for (;;) {
-    const page = await read({ limit, beforeSeq });
-    seen += page.length;
-    for (const message of page) {
-      seenTokens += message.tokens;
-      if (message.role === 'tool') {
-        answers.unshift(message);
-        continue;
-      }
-      let unit: HistoryEntry[];
-      if (message.role === 'assistant' && message.toolCalls?.length) {
-        unit = [message, ...answers];
-      } else {
-        // Tool answers without their call cannot be sent; a message with nothing in it need not be.
-        if (!message.content) {
-          answers = [];
-          continue;
-        }
-        unit = [message];
-      }
-      answers = [];
-      const cost = unit.reduce((sum, m) => sum + m.tokens, 0);
-      if (used + cost > budget) return units.reverse().flat();
-      used += cost;
-      units.push(unit);
+export class HistoryWalk<T extends HistoryEntry> {
+  /** Messages of the units kept, newest first. */
+  private readonly kept: T[] = [];
+  /** Per unit kept, newest first: tokens used and `kept.length` once it was added. */
+  private readonly unitUsed: number[] = [];
+  private readonly unitEnd: number[] = [];
+  /** Tool messages waiting for the assistant message that called them, newest first. */
+  private answers: T[] = [];
+  private answerTokens = 0;
+  /** Tokens of the units kept so far. */
+  used = 0;
+  /** Messages fed so far (the one that ended the walk included), and their tokens. */
+  seen = 0;
+  seenTokens = 0;
+  /** The message whose unit did not fit, once the walk has ended. */
+  stoppedAt: T | undefined;
+
+  constructor(readonly budget: number) {}
+
+  /** Feeds the next older message; false once the budget is reached (feed no more). */
+  add(message: T): boolean {
+    this.seen++;
+    this.seenTokens += message.tokens;
+    if (message.role === 'tool') {
+      this.answers.push(message);
+      this.answerTokens += message.tokens;
+      return true;
     }
-    if (page.length < limit) return units.reverse().flat();
-    beforeSeq = page[page.length - 1]!.seq;
-    // Enough rows for the rest of the budget at the average size so far (plus a margin).
-    const average = Math.max(MIN_MESSAGE_TOKENS, seenTokens / seen);
-    limit = Math.min(MAX_PAGE, Math.max(MIN_PAGE, Math.ceil(((budget - used) / average) * 1.25)));
+    const calls = message.role === 'assistant' && !!message.toolCalls?.length;
+    // Tool answers without their call cannot be sent; a message with nothing in it need not be.
+    if (!calls && !message.content) {
+      this.dropAnswers();
+      return true;
+    }
+    const cost = calls ? message.tokens + this.answerTokens : message.tokens;
+    if (this.used + cost > this.budget) {
+      this.stoppedAt = message;
+      return false;
+    }
+    this.used += cost;
+    if (calls) for (const answer of this.answers) this.kept.push(answer);
+    this.kept.push(message);
+    this.dropAnswers();
+    this.unitUsed.push(this.used);
+    this.unitEnd.push(this.kept.length);
+    return true;
   }
+
+  private dropAnswers(): void {
+    if (this.answers.length) this.answers = [];
+    this.answerTokens = 0;
+  }
+
+  /** The units kept, oldest first. */
+  selected(): T[] {
+    return this.selectedWithin(this.budget).messages;
+  }
+
+  /** What a walk with `budget` (at most this walk's) keeps, oldest first, and its tokens. */
+  selectedWithin(budget: number): { messages: T[]; tokens: number } {
+    let units = this.unitUsed.length;
+    while (units > 0 && this.unitUsed[units - 1]! > budget) units--;
+    const end = units ? this.unitEnd[units - 1]! : 0;
+    const messages = new Array<T>(end);
+    for (let i = 0; i < end; i++) messages[i] = this.kept[end - 1 - i]!;
+    return { messages, tokens: units ? this.unitUsed[units - 1]! : 0 };
+  }
+
+  /** Enough rows for the rest of the budget at the average size so far (plus a margin). */
+  wantMore(): number {
+    if (!this.seen) return Math.min(MAX_PAGE, Math.max(MIN_PAGE, Math.ceil(this.budget / TYPICAL_MESSAGE_TOKENS)));
+    const average = Math.max(MIN_MESSAGE_TOKENS, this.seenTokens / this.seen);
+    return Math.min(MAX_PAGE, Math.max(MIN_PAGE, Math.ceil(((this.budget - this.used) / average) * 1.25)));
+  }
+}
+
+/** Walks `source` until the budget is reached or the messages run out. */
+export async function walkHistory<T extends HistoryEntry>(source: HistorySource<T>, budget: number): Promise<HistoryWalk<T>> {
+  const walk = new HistoryWalk<T>(budget);
+  for (;;) {
+    const batch = await source(walk.wantMore());
+    if (!batch.length) return walk;
+    for (const message of batch) if (!walk.add(message)) return walk;
+  }
+}
+
+/**
+ * The newest messages whose stored token counts fit `budget`, oldest first
+ * (the rules are HistoryWalk's). Nothing is re-tokenised.
+ */
+export async function selectHistory<T extends HistoryEntry>(source: HistorySource<T>, budget: number): Promise<T[]> {
+  return (await walkHistory(source, budget)).selected();
+}
+
+/**
+ * Pages of stored messages, newest first, each sized from what the walk still
+ * needs, so the cost follows the budget, not the conversation's length.
+ */
+export function storedHistory(read: NewestFirstReader): HistorySource<HistoryEntry> {
+  let beforeSeq: number | undefined;
+  let done = false;
+  return async (want) => {
+    if (done) return [];
+    const page = await read({ limit: want, beforeSeq });
+    done = page.length < want;
+    if (page.length) beforeSeq = page[page.length - 1]!.seq;
+    return page;
+  };
 }
 
 /** A stored message as the chat completions API takes it. */

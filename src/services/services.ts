@@ -6,6 +6,7 @@ import { embeddingModel } from '../upstream/embedding-model.js';
 import { agentService } from './agent/agent-service.js';
 import { taskTools } from './agent/tools.js';
 import { chatService } from './chat-service.js';
+import { historyCache } from './history-cache.js';
 import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
@@ -28,11 +29,12 @@ export async function createServices(deps: {
   const embedder = embeddingModel(deps.openai, config.openai);
   const embeddings = embeddingWorker({ storage, model: embedder, options: config.embeddingWorker });
   const tasks = taskService(storage, embeddings);
-  const chat = chatService({ storage, model, tokens, config });
+  const history = historyCache({ storage, coverTokens: config.historyMaxTokens });
+  const chat = chatService({ storage, model, tokens, history, config });
   const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {
     users: userService(storage),
-    conversations: conversationService(storage),
+    conversations: conversationService(storage, history),
     tasks,
     /** Keeps task embeddings current; started and stopped with the app. */
     embeddings,

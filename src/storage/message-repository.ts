@@ -16,6 +16,17 @@ const toMessage = (r: Selectable<MessagesTable>): Message => ({
   createdAt: r.created_at,
 });
 
+const HISTORY_COLUMNS = ['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'] as const;
+
+const toHistoryEntry = (r: Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUMNS)[number]>): HistoryEntry => ({
+  seq: Number(r.seq),
+  role: r.role,
+  content: r.content,
+  tokens: r.tokens,
+  toolCalls: r.tool_calls === null ? null : JSON.parse(r.tool_calls),
+  toolCallId: r.tool_call_id,
+});
+
 export function messageRepository(db: Kysely<Database>): MessageRepository {
   return {
     async append(m) {
@@ -48,20 +59,23 @@ export function messageRepository(db: Kysely<Database>): MessageRepository {
     async newestFirst(conversationId, { limit, beforeSeq }) {
       let query = db
         .selectFrom('messages')
-        .select(['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'])
+        .select(HISTORY_COLUMNS)
         .where('conversation_id', '=', conversationId);
       if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
       const rows = await query.orderBy('seq', 'desc').limit(limit).execute();
-      return rows.map(
-        (r): HistoryEntry => ({
-          seq: Number(r.seq),
-          role: r.role,
-          content: r.content,
-          tokens: r.tokens,
-          toolCalls: r.tool_calls === null ? null : JSON.parse(r.tool_calls),
-          toolCallId: r.tool_call_id,
-        }),
-      );
+      return rows.map(toHistoryEntry);
+    },
+
+    async newerThan(conversationId, { afterSeq, limit }) {
+      const rows = await db
+        .selectFrom('messages')
+        .select(HISTORY_COLUMNS)
+        .where('conversation_id', '=', conversationId)
+        .where('seq', '>', afterSeq)
+        .orderBy('seq', 'asc')
+        .limit(limit)
+        .execute();
+      return rows.map(toHistoryEntry);
     },
   };
 }

@@ -104,6 +104,8 @@ export interface MessageRepository {
   list(conversationId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Message>>;
   /** Newest first, strictly before `beforeSeq` when given: for walking history back. */
   newestFirst(conversationId: string, options: { limit: number; beforeSeq?: number | undefined }): Promise<HistoryEntry[]>;
+  /** Oldest first, strictly after `afterSeq`, at most `limit`: what was appended since a message was read. */
+  newerThan(conversationId: string, options: { afterSeq: number; limit: number }): Promise<HistoryEntry[]>;
 }
 
 export interface TaskRepository {

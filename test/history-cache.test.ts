@@ -1,0 +1,310 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/config.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
+import { newId } from '../src/ids.js';
+import { chatService, type NewMessageFields } from '../src/services/chat-service.js';
+import { conversationService } from '../src/services/conversation-service.js';
+import { historyCache, type CachedHistoryEntry, type HistoryCache } from '../src/services/history-cache.js';
+import { toModelMessage } from '../src/services/history.js';
+import { loadTokenCounter, TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from '../src/services/token-counter.js';
+import { openStorage } from '../src/storage/open-storage.js';
+import type { HistoryEntry, Storage } from '../src/storage/storage.js';
+import { chatModel } from '../src/upstream/chat-model.js';
+import { TEST_DATABASES, type TestDatabase } from './helpers/databases.js';
+import { createTestApp, type TestApp } from './helpers/test-app.js';
+
+type Reader = (options: { limit: number; beforeSeq?: number | undefined }) => Promise<HistoryEntry[]>;
+
+/**
+ * The selection as it was before the cache, kept verbatim as the oracle: every cached
+ * selection must equal what this reads from the database.
+ */
+async function uncachedSelectHistory(read: Reader, budget: number): Promise<HistoryEntry[]> {
+  const units: HistoryEntry[][] = [];
+  let used = 0;
+  let answers: HistoryEntry[] = [];
+  let beforeSeq: number | undefined;
+  let limit = Math.min(1024, Math.max(32, Math.ceil(budget / 24)));
+  let seen = 0;
+  let seenTokens = 0;
+  for (;;) {
+    const page = await read({ limit, beforeSeq });
+    seen += page.length;
+    for (const message of page) {
+      seenTokens += message.tokens;
+      if (message.role === 'tool') {
+        answers.unshift(message);
+        continue;
+      }
+      let unit: HistoryEntry[];
+      if (message.role === 'assistant' && message.toolCalls?.length) {
+        unit = [message, ...answers];
+      } else {
+        if (!message.content) {
+          answers = [];
+          continue;
+        }
+        unit = [message];
+      }
+      answers = [];
+      const cost = unit.reduce((sum, m) => sum + m.tokens, 0);
+      if (used + cost > budget) return units.reverse().flat();
+      used += cost;
+      units.push(unit);
+    }
+    if (page.length < limit) return units.reverse().flat();
+    beforeSeq = page[page.length - 1]!.seq;
+    const average = Math.max(4, seenTokens / seen);
+    limit = Math.min(1024, Math.max(32, Math.ceil(((budget - used) / average) * 1.25)));
+  }
+}
+
+/** The same oracle over messages held in memory (oldest first). */
+const uncachedOver = (messages: HistoryEntry[], budget: number) => {
+  const newestFirst = messages.slice().reverse();
+  return uncachedSelectHistory(async ({ limit, beforeSeq }) => newestFirst.filter((m) => beforeSeq === undefined || m.seq < beforeSeq).slice(0, limit), budget);
+};
+
+const plain = (e: CachedHistoryEntry): HistoryEntry => ({
+  seq: e.seq,
+  role: e.role,
+  content: e.content,
+  tokens: e.tokens,
+  toolCalls: e.toolCalls,
+  toolCallId: e.toolCallId,
+});
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * One random write as the services make them: a plain message, an empty reply, an
+ * agent step (assistant message with tool calls plus its answers, one transaction), an
+ * orphaned tool answer, or now and then a message too big for any budget.
+ */
+function randomWrite(next: () => number): NewMessageFields[] {
+  const words = (n: number) => Array.from({ length: n }, (_, i) => `w${Math.floor(next() * 50)}${i}`).join(' ');
+  const message = (role: 'user' | 'assistant', size: number): NewMessageFields => ({ role, content: words(size), tokens: size + TOKENS_PER_MESSAGE, status: 'complete' });
+  const roll = next();
+  if (roll < 0.35) return [message('user', 1 + Math.floor(next() * 30))];
+  if (roll < 0.6) return [message('assistant', 1 + Math.floor(next() * 30))];
+  if (roll < 0.67) return [{ role: 'assistant', content: '', tokens: TOKENS_PER_MESSAGE, status: next() < 0.5 ? 'complete' : 'incomplete' }];
+  if (roll < 0.9) {
+    const calls = Array.from({ length: 1 + Math.floor(next() * 3) }, () => ({
+      id: `call_${newId()}`,
+      type: 'function' as const,
+      function: { name: 'list_tasks', arguments: JSON.stringify({ status: 'pending', note: words(2) }) },
+    }));
+    return [
+      { role: 'assistant', content: next() < 0.5 ? null : words(3), toolCalls: calls, tokens: 20 + Math.floor(next() * 20), status: 'complete' },
+      ...calls.map((c): NewMessageFields => ({ role: 'tool', content: JSON.stringify({ ok: words(2) }), toolCallId: c.id, tokens: 5 + Math.floor(next() * 15), status: 'complete' })),
+    ];
+  }
+  if (roll < 0.96) return [{ role: 'tool', content: '{"orphan":true}', toolCallId: 'call_gone', tokens: 9, status: 'complete' }];
+  return [message('user', 500)];
+}
+
+/** An instance of the app as far as history goes: its own connection, cache and write path. */
+interface Instance {
+  storage: Storage;
+  history: HistoryCache;
+  /** Stores messages the way the chat service does; returns the newest seq. */
+  append(conversationId: string, messages: NewMessageFields[]): Promise<number>;
+}
+
+const COVER = 400;
+
+async function openInstance(url: string | Storage, options: { maxConversations?: number; maxBytes?: number } = {}): Promise<Instance> {
+  const storage = typeof url === 'string' ? openStorage(url, { poolSize: 4 }) : url;
+  const history = historyCache({ storage, coverTokens: COVER, ...options });
+  const tokens = await loadTokenCounter('gpt-4o-mini');
+  const config = loadConfig({ HISTORY_MAX_TOKENS: String(COVER) });
+  const chat = chatService({ storage, model: chatModel(undefined, config.openai), tokens, history, config });
+  return { storage, history, append: async (id, messages) => (await chat.appendMessages(id, messages)).at(-1)!.seq };
+}
+
+for (const database of TEST_DATABASES) {
+  describe(`history cache (${database.name})`, () => {
+    let db: { url: string; drop(): Promise<void> };
+    let a: Instance;
+    let b: Instance;
+    let userId: string;
+    before(async () => {
+      db = await database.create();
+      a = await openInstance(db.url);
+      await a.storage.migrate();
+      b = await openInstance(db.url);
+      userId = newId();
+      const now = new Date().toISOString();
+      await a.storage.users.createWithKey({ id: userId, name: 'u', createdAt: now }, { id: newId(), userId, keyHash: newId(), keyPrefix: 'oab_x', createdAt: now });
+    });
+    after(async () => {
+      await a.storage.close();
+      await b.storage.close();
+      await db.drop();
+    });
+
+    async function newConversation(): Promise<string> {
+      const id = newId();
+      const now = new Date().toISOString();
+      await a.storage.conversations.create({ id, userId, title: null, createdAt: now, updatedAt: now });
+      return id;
+    }
+
+    async function assertSameAsUncached(instance: Instance, id: string, budget: number): Promise<void> {
+      const expected = await uncachedSelectHistory((page) => instance.storage.messages.newestFirst(id, page), budget);
+      const got = await instance.history.select(id, budget);
+      assert.deepEqual(got.entries.map(plain), expected, `budget ${budget}`);
+      // What goes upstream, byte for byte.
+      assert.equal(JSON.stringify(got.entries.map((e) => e.message)), JSON.stringify(expected.map(toModelMessage)));
+      assert.equal(got.tokens, expected.reduce((sum, m) => sum + m.tokens, 0));
+    }
+
+    test('selects exactly what the uncached rules select, while two instances append tool-call groups, empty and orphaned messages', async () => {
+      const next = random(7);
+      const budgets = [0, 3, 25, 60, 150, 399, COVER];
+      const ids = [await newConversation(), await newConversation()];
+      for (let round = 0; round < 120; round++) {
+        const id = ids[round % 2]!;
+        const writes = 1 + Math.floor(next() * 3);
+        for (let i = 0; i < writes; i++) await (next() < 0.5 ? a : b).append(id, randomWrite(next));
+        for (const instance of [a, b]) {
+          await assertSameAsUncached(instance, id, budgets[Math.floor(next() * budgets.length)]!);
+        }
+      }
+      // Budgets above the cover read further back than the entry keeps, still exactly.
+      await assertSameAsUncached(a, ids[0]!, 5000);
+      await assertSameAsUncached(a, ids[0]!, 37);
+    });
+
+    test('after the first turn, a turn reads only what was appended since', async () => {
+      const id = await newConversation();
+      const next = random(11);
+      for (let i = 0; i < 300; i++) await a.append(id, randomWrite(next));
+      const calls = { newestFirst: 0, newerThan: 0 };
+      const counted: Storage['messages'] = {
+        ...a.storage.messages,
+        newestFirst: (...args) => (calls.newestFirst++, a.storage.messages.newestFirst(...args)),
+        newerThan: (...args) => (calls.newerThan++, a.storage.messages.newerThan(...args)),
+      };
+      const history = historyCache({ storage: { messages: counted }, coverTokens: COVER });
+      await history.select(id, COVER);
+      assert.ok(calls.newestFirst >= 1 && calls.newerThan === 0, 'the first turn reads the history');
+      calls.newestFirst = 0;
+      for (let turn = 0; turn < 5; turn++) {
+        await b.append(id, randomWrite(next));
+        const got = await history.select(id, COVER - turn);
+        const expected = await uncachedSelectHistory((page) => a.storage.messages.newestFirst(id, page), COVER - turn);
+        assert.deepEqual(got.entries.map(plain), expected);
+      }
+      assert.deepEqual(calls, { newestFirst: 0, newerThan: 5 });
+    });
+
+    test('concurrent turns in one conversation each see a gap-free history holding every message committed before the turn', async () => {
+      const id = await newConversation();
+      const next = random(23);
+      // Two SQLite connections in one process cannot write concurrently (a waiting writer blocks
+      // the thread the other needs to commit), so there the second instance shares the connection.
+      const other = database.name === 'sqlite' ? await openInstance(a.storage) : b;
+      let committed = 0; // the newest seq known to be stored
+      const checks = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const instance = i % 2 ? a : other;
+          const own = await instance.append(id, randomWrite(next));
+          // Everything stored before this turn reads its history must be in it, its own write included.
+          const floor = Math.max(committed, own);
+          const got = await instance.history.select(id, 150);
+          committed = Math.max(committed, (await instance.storage.messages.newestFirst(id, { limit: 1 }))[0]!.seq);
+          return { floor, got: JSON.stringify(got.entries.map(plain)) };
+        }),
+      );
+      const all = await a.storage.messages.newerThan(id, { afterSeq: 0, limit: 10_000 });
+      for (const { floor, got } of checks) {
+        // Some prefix of the stored conversation that holds at least everything up to `floor`: no gap, nothing stale.
+        let matched = false;
+        for (let end = all.filter((m) => m.seq <= floor).length; end <= all.length && !matched; end++) {
+          matched = JSON.stringify(await uncachedOver(all.slice(0, end), 150)) === got;
+        }
+        assert.ok(matched, `the selection is that of the stored conversation up to some message at or after seq ${floor}`);
+      }
+    });
+
+    test('deleting a conversation drops its entry', async () => {
+      const id = await newConversation();
+      await a.append(id, [{ role: 'user', content: 'hello', tokens: 5, status: 'complete' }]);
+      const conversations = conversationService(a.storage, a.history);
+      await a.history.select(id, COVER);
+      const before = a.history.stats().conversations;
+      await conversations.delete(userId, id);
+      assert.equal(a.history.stats().conversations, before - 1);
+      assert.deepEqual((await a.history.select(id, COVER)).entries, []);
+    });
+
+    test('memory is bounded: least recently used conversations go first, and a history over the byte bound is not kept', async () => {
+      const small = await openInstance(db.url, { maxConversations: 2 });
+      const tiny = await openInstance(db.url, { maxBytes: 2000 });
+      try {
+        const ids = [await newConversation(), await newConversation(), await newConversation()];
+        const next = random(5);
+        for (const id of ids) for (let i = 0; i < 20; i++) await a.append(id, randomWrite(next));
+        for (const id of ids) await assertSameAsUncached(small, id, COVER);
+        assert.equal(small.history.stats().conversations, 2);
+        await assertSameAsUncached(small, ids[0]!, COVER); // evicted, read again: still exact
+        for (const id of ids) await assertSameAsUncached(tiny, id, COVER);
+        assert.ok(tiny.history.stats().bytes <= 2000);
+      } finally {
+        await small.storage.close();
+        await tiny.storage.close();
+      }
+    });
+  });
+
+  describe(`history across instances of the app (${database.name})`, () => {
+    let fake: FakeOpenAI;
+    let db: { url: string; drop(): Promise<void> };
+    let apps: TestApp[];
+    let key: string;
+    const env = () => ({ OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-test', HISTORY_MAX_TOKENS: '300', SYSTEM_PROMPT: 'Be brief.' });
+    before(async () => {
+      fake = await startFakeOpenAI();
+      db = await database.create();
+      const shared: TestDatabase = { name: database.name, create: async () => ({ url: db.url, drop: async () => {} }) };
+      apps = [await createTestApp({ env: env(), database: shared }), await createTestApp({ env: env(), database: shared })];
+      key = (await apps[0]!.createUser()).apiKey;
+    });
+    after(async () => {
+      for (const app of apps) await app.close();
+      await db.drop();
+      await fake.close();
+    });
+
+    test('turns alternating between two instances send exactly the history an uncached read selects (chat and agent)', async () => {
+      const tokens = await loadTokenCounter(apps[0]!.config.openai.model);
+      const room = 300 - (tokens.count('Be brief.') + TOKENS_PER_MESSAGE) - TOKENS_PER_REPLY - TOKENS_PER_MESSAGE;
+      const storage = apps[0]!.storage;
+      let id: string | undefined;
+      for (let turn = 0; turn < 16; turn++) {
+        const message = turn % 3 === 1 ? `[[tool:create_task {"title":"task ${turn}"}]] and more` : `turn ${turn} ${'words '.repeat(turn % 5)}`;
+        const expected = id ? await uncachedSelectHistory((page) => storage.messages.newestFirst(id!, page), room - tokens.count(message)) : [];
+        const seen = fake.requests.length;
+        const res = await apps[turn % 2]!.request({ method: 'POST', url: turn % 4 < 2 ? '/agent' : '/chat', key, json: { message, ...(id && { conversation_id: id }) } });
+        assert.equal(res.statusCode, 200, res.body);
+        id = res.json().conversation_id;
+        const sent = fake.requests.slice(seen).find((r) => r.path === '/v1/chat/completions')!.body.messages;
+        assert.equal(JSON.stringify(sent), JSON.stringify([{ role: 'system', content: 'Be brief.' }, ...expected.map(toModelMessage), { role: 'user', content: message }]));
+      }
+      const stored = (await storage.messages.newerThan(id!, { afterSeq: 0, limit: 1000 })).length;
+      assert.ok(stored > 30, `the conversation outgrew the budget (${stored} messages)`);
+    });
+  });
+}
