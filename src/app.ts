@@ -70,6 +70,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     openai: createOpenAIClient(config.openai),
     observeModelCall: modelCallObserver(app.log, metrics),
   });
+  metrics?.watchSearchIndex(services.search.indexBytes);
 
   await app.register(healthRoutes({ storage, redis }));
   await app.register(async (authenticated) => {

@@ -92,6 +92,18 @@ describe('GET /metrics', () => {
     assert.equal(afterwards?.value, 0);
   });
 
+  test('search_index_bytes shows the memory of the search indexes once a user has searched', async () => {
+    const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const bytes = async () => parseMetrics(await (await fetch(`${base}/metrics`)).text()).find((s) => s.name === 'search_index_bytes')?.value;
+    assert.equal(await bytes(), 0);
+    const created = await fetch(`${base}/tasks`, { method: 'POST', headers: auth, body: JSON.stringify({ title: 'Water the plants' }) });
+    assert.equal(created.status, 201);
+    await f.fake.waitFor((c) => c.embeddedInputs >= 1);
+    const found = await fetch(`${base}/search/semantic`, { method: 'POST', headers: auth, body: JSON.stringify({ query: 'plants' }) });
+    assert.equal(found.status, 200);
+    assert.ok((await bytes())! > 0);
+  });
+
   test('counts rate-limit rejections by kind', async () => {
     const g = await createChatFixture({ env: { RATE_LIMIT_PER_MINUTE: '1' } });
     try {

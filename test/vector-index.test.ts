@@ -21,7 +21,7 @@ function exactTopK(vectors: Map<string, Float32Array>, query: Float32Array, k: n
 
 /** What the search service does with the candidates: exact rescoring of just those. */
 function viaIndex(index: QuantizedVectors, vectors: Map<string, Float32Array>, query: Float32Array, k: number) {
-  const { ids } = index.candidates(query, k);
+  const ids = index.candidates(query, k);
   const best: Array<{ id: string; similarity: number }> = [];
   for (const id of ids) insertTopK(best, { id, similarity: cosineSimilarity(query, vectors.get(id)!) }, k);
   return { best, candidates: ids.length };
@@ -127,7 +127,7 @@ describe('QuantizedVectors: exact top k through int8 bounds', () => {
     const index = build(dims, vectors);
     const query = new Float32Array(dims).fill(1);
     assert.deepEqual(viaIndex(index, vectors, query, 2).best, exactTopK(vectors, query, 2));
-    assert.equal(index.candidates(new Float32Array(dims), 1).ids.length, 3);
+    assert.equal(index.candidates(new Float32Array(dims), 1).length, 3);
   });
 
   test('replacing and deleting vectors keeps the index exact (swap-remove, growth past capacity)', () => {
@@ -160,8 +160,8 @@ describe('QuantizedVectors: exact top k through int8 bounds', () => {
 
   test('fewer vectors than k: all of them', () => {
     const vectors = new Map([['a', new Float32Array([1, 0])], ['b', new Float32Array([0, 1])]]);
-    assert.deepEqual(build(2, vectors).candidates(new Float32Array([1, 1]), 5).ids.sort(), ['a', 'b']);
-    assert.deepEqual(new QuantizedVectors(2).candidates(new Float32Array([1, 1]), 5).ids, []);
+    assert.deepEqual(build(2, vectors).candidates(new Float32Array([1, 1]), 5).sort(), ['a', 'b']);
+    assert.deepEqual(new QuantizedVectors(2).candidates(new Float32Array([1, 1]), 5), []);
   });
 
   test('rejects vectors of another size', () => {

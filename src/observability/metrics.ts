@@ -48,6 +48,15 @@ export function createMetrics() {
     help: 'Server-sent event streams currently open',
     registers: [registry],
   });
+  let searchIndexBytes = () => 0;
+  new Gauge({
+    name: 'search_index_bytes',
+    help: 'Memory held by the in-memory search indexes (bounded by SEARCH_INDEX_MEMORY_MB)',
+    registers: [registry],
+    collect() {
+      this.set(searchIndexBytes());
+    },
+  });
   const rateLimitRejections = new Counter({
     name: 'rate_limit_rejections_total',
     help: 'Requests refused by our own limits: kind "requests" (RATE_LIMIT_PER_MINUTE) or "tokens" (TOKENS_PER_MINUTE)',
@@ -77,6 +86,10 @@ export function createMetrics() {
     sseStreamOpened: () => sseActiveStreams.inc(),
     sseStreamClosed: () => sseActiveStreams.dec(),
     rateLimitRejected: (kind: 'requests' | 'tokens') => rateLimitRejections.inc({ kind }),
+    /** Where search_index_bytes is read from at each scrape. */
+    watchSearchIndex(bytes: () => number): void {
+      searchIndexBytes = bytes;
+    },
   };
 }
 

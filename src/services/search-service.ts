@@ -35,6 +35,8 @@ export function searchService(deps: { storage: Storage; model: EmbeddingModel; i
     },
     /** Search with a query vector already embedded in `space`. */
     searchVector,
+    /** Memory held by the in-memory indexes. */
+    indexBytes: (): number => index?.bytes() ?? 0,
   };
 }
 

@@ -16,13 +16,6 @@ const GROWTH = 1.25;
 /** Per vector beyond its codes: a score (4), three float64 norms (24), its id and slot (about 64). */
 const PER_VECTOR_OVERHEAD = 4 + 24 + 64;
 
-/** Which stored vectors may be among the k most similar, and what scoring them all cost. */
-export interface Candidates {
-  ids: string[];
-  /** Vectors scored in memory. */
-  scanned: number;
-}
-
 /**
  * One user's vectors of one embedding space, held in memory as int8 codes of the unit
  * vectors, for exact top-k search in two stages:
@@ -91,17 +84,12 @@ export class QuantizedVectors {
     return this.memory.buffer.byteLength + this.capacity * 24 + this.ids.length * 64;
   }
 
-
-  has(id: string): boolean {
-    return this.slots.has(id);
-  }
-
   /** Every id held, in no particular order. */
   idList(): readonly string[] {
     return this.ids;
   }
 
-  /** Adds or replaces the vector of `id` (any length: normalised here). False when the index is full (maxBytes). */
+  /** Adds or replaces the vector of `id` (of any norm: normalised here). False when the index is full (maxBytes). */
   set(id: string, vector: Float32Array): boolean {
     if (vector.length !== this.dimensions) throw new RangeError(`expected ${this.dimensions} dimensions, got ${vector.length}`);
     let slot = this.slots.get(id);
@@ -141,18 +129,18 @@ export class QuantizedVectors {
    * The ids that may be among the `k` most similar to `query` by cosine: a superset of
    * the exact top k (ties included), usually little more than k.
    */
-  candidates(query: Float32Array, k: number): Candidates {
+  candidates(query: Float32Array, k: number): string[] {
     if (query.length !== this.dimensions) throw new RangeError(`expected ${this.dimensions} dimensions, got ${query.length}`);
     const count = this.ids.length;
-    if (k <= 0 || count === 0) return { ids: [], scanned: 0 };
-    if (count <= k) return { ids: [...this.ids], scanned: 0 };
+    if (k <= 0 || count === 0) return [];
+    if (count <= k) return [...this.ids];
 
     // x = query / ‖query‖ = t·p + f
     let norm = 0;
     for (let i = 0; i < query.length; i++) norm += query[i]! * query[i]!;
     norm = Math.sqrt(norm);
     // A zero query is equally similar (0) to everything: ties everywhere.
-    if (norm === 0) return { ids: [...this.ids], scanned: 0 };
+    if (norm === 0) return [...this.ids];
     let max = 0;
     for (let i = 0; i < query.length; i++) max = Math.max(max, Math.abs(query[i]! / norm));
     const t = max / this.queryLevels;
@@ -188,7 +176,7 @@ export class QuantizedVectors {
     for (let j = 0; j < count; j++) {
       if (this.scale[j]! * t * scores[j]! + this.slack(j, queryError) >= threshold) ids.push(this.ids[j]!);
     }
-    return { ids, scanned: count };
+    return ids;
   }
 
   private slack(slot: number, queryError: number): number {

@@ -132,7 +132,7 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
           return undefined;
         }
         enforceBudget(current);
-        return current.index.candidates(query, k).ids;
+        return current.index.candidates(query, k);
       });
       current.queue = run.catch(() => {});
       try {
