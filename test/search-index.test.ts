@@ -211,6 +211,27 @@ for (const database of TEST_DATABASES) {
       }
     });
 
+    // PostgreSQL only: SQLite has one writer at a time, so writers cannot lock rows in two orders.
+    // (Two connections in one process would block each other's thread here, unlike two instances.)
+    test('two instances storing batches that span the same users in opposite orders never deadlock', { skip: database.name === 'sqlite' }, async () => {
+      const users = [await newUser(), await newUser()];
+      for (let round = 0; round < 5; round++) {
+        const batch = async (via: Storage, order: string[]) => {
+          const done = [];
+          for (const userId of order) {
+            const taskId = newId();
+            const version = newId();
+            await via.tasks.create({ id: taskId, userId, title: `task ${taskId}`, description: null, priority: 'low', status: 'pending', createdAt: now, updatedAt: now });
+            await via.embeddings.enqueue({ taskId, userId, version, notBefore: now });
+            done.push({ taskId, version, embedding: { taskId, userId, model: SPACE.model, dimensions: DIMS, contentHash: 'h', vector: randomVector(), embeddedAt: now } });
+          }
+          return () => via.embeddings.complete(done);
+        };
+        const [a, b] = [await batch(storage, users), await batch(other, [...users].reverse())];
+        assert.deepEqual(await Promise.all([a(), b()]), [2, 2]);
+      }
+    });
+
     test('concurrent searches while tasks are written all get exact answers', async () => {
       const [search] = indexedSearch();
       const alice = await newUser();

@@ -129,7 +129,10 @@ export function embeddingRepository(
       const pgvector = (await method()) === 'pgvector';
       const work = async (tx: Kysely<Database>) => {
         let stored = 0;
-        for (const { taskId, version, embedding } of done) {
+        // Storing an embedding locks the user's revision row (migration 0003): take those
+        // locks in one order, so that two instances' batches can never deadlock.
+        const ordered = [...done].sort((a, b) => compare(a.embedding?.userId ?? '', b.embedding?.userId ?? '') || compare(a.taskId, b.taskId));
+        for (const { taskId, version, embedding } of ordered) {
           const deleted = await tx.deleteFrom('embedding_queue').where('task_id', '=', taskId).where('version', '=', version).executeTakeFirst();
           if (Number(deleted.numDeletedRows) === 0 || !embedding) continue;
           await upsert(tx, embedding, pgvector);
@@ -256,3 +259,5 @@ export function embeddingRepository(
     searchMethod: method,
   };
 }
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
