@@ -217,7 +217,7 @@ for (const database of TEST_DATABASES) {
       const users = [await newUser(), await newUser()];
       for (let round = 0; round < 5; round++) {
         const batch = async (via: Storage, order: string[]) => {
-          const done = [];
+          const done: Parameters<Storage['embeddings']['complete']>[0] = [];
           for (const userId of order) {
             const taskId = newId();
             const version = newId();
