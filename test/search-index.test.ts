@@ -161,6 +161,19 @@ for (const database of TEST_DATABASES) {
       assert.ok(Math.abs(first!.similarity - 1) < 1e-12);
     });
 
+    test("vectorsOf returns only the user's tasks embedded in the space asked for", async () => {
+      const alice = await newUser();
+      const bob = await newUser();
+      const v = randomVector();
+      const mine = await addTask(alice, v);
+      const bobs = await addTask(bob, randomVector());
+      const otherModel = await addTask(alice, randomVector());
+      await embed(storage, alice, otherModel, randomVector(), 'model-b');
+      const found = await storage.embeddings.vectorsOf(alice, SPACE, [mine, bobs, otherModel, newId()]);
+      assert.deepEqual(found.map((r) => [r.id, r.title]), [[mine, `task ${mine}`]]);
+      assert.deepEqual([...found[0]!.vector], [...v]);
+    });
+
     test('rows written before revisions existed (an upgraded database) are all loaded', async () => {
       const alice = await newUser();
       const mine = new Map<string, Float32Array>();

@@ -241,17 +241,18 @@ export function embeddingRepository(
     async vectorsOf(userId, space, taskIds) {
       const found: Array<{ id: string; title: string; vector: Float32Array }> = [];
       for (let start = 0; start < taskIds.length; start += ID_BATCH) {
+        // By primary key only: with owner and space in the WHERE clause, PostgreSQL (stale
+        // statistics after a bulk load) may walk the user's whole space index instead.
         const rows = await db
           .selectFrom('task_embeddings as e')
           .innerJoin('tasks as t', 't.id', 'e.task_id')
-          .select(['e.task_id', 't.title', 'e.vector'])
+          .select(['e.task_id', 'e.user_id', 'e.model', 'e.dimensions', 't.user_id as owner', 't.title', 'e.vector'])
           .where('e.task_id', 'in', taskIds.slice(start, start + ID_BATCH))
-          .where('e.user_id', '=', userId)
-          .where('t.user_id', '=', userId)
-          .where('e.model', '=', space.model)
-          .where('e.dimensions', '=', space.dimensions)
           .execute();
-        for (const r of rows) found.push({ id: r.task_id, title: r.title, vector: bytesToVector(r.vector) });
+        for (const r of rows) {
+          if (r.user_id !== userId || r.owner !== userId || r.model !== space.model || r.dimensions !== space.dimensions) continue;
+          found.push({ id: r.task_id, title: r.title, vector: bytesToVector(r.vector) });
+        }
       }
       return found;
     },
