@@ -9,7 +9,8 @@
  *    query embedding is excluded: this is the time spent in our code and the database):
  *    the in-memory int8 index + exact rescoring (what the app does), beside the
  *    database scoring every vector (sqlite-vec / JS; the fallback, as the baseline);
- *  - the first search of a cold index (it is loaded from the database);
+ *  - the first search of a cold index, and when its index is ready (up to 20,000 vectors it
+ *    loads within that search; larger ones load in the background, the database answering);
  *  - RSS before and after 200 repeated searches (memory must stay flat);
  *  - bulk embedding throughput: queued tasks embedded through the embedding model wrapper
  *    and stored (admin reindex's path) against the fake server in-process, batched as the
@@ -168,6 +169,11 @@ async function benchSearch(database: Database): Promise<void> {
       const coldStart = performance.now();
       await indexed.searchVector(userId, { model: MODEL, dimensions: DIMS }, queries[0]!, 5);
       const cold = performance.now() - coldStart;
+      // A large index loads in the background (the database answers meanwhile): wait for it.
+      while (!(await indexes.candidates(userId, { model: MODEL, dimensions: DIMS }, queries[0]!, 5))) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const ready = performance.now() - coldStart;
       // Exactness check on the way: both paths find the same similarities (sqlite-vec computes
       // in float32, so exact ties may come out in another order there).
       for (const query of queries.slice(0, 3)) {
@@ -188,6 +194,7 @@ async function benchSearch(database: Database): Promise<void> {
           percentile(times, 99).toFixed(2),
           String(times.length),
           search === indexed ? cold.toFixed(0) : '',
+          search === indexed ? ready.toFixed(0) : '',
           mb(rssBefore),
           mb(rssAfter),
         ]);
@@ -251,7 +258,7 @@ for (const database of databases) {
   await benchBulk(database);
 }
 console.log(`\nSemantic search (${DIMS} dimensions, top 5, one user; query embedding excluded)\n`);
-console.log(table(['database', 'search', 'tasks', 'p50 ms', 'p99 ms', 'searches', 'cold first search ms', 'RSS before', 'RSS after'], rows));
+console.log(table(['database', 'search', 'tasks', 'p50 ms', 'p99 ms', 'searches', 'first search ms', 'index ready ms', 'RSS before', 'RSS after'], rows));
 console.log(`\nBulk embedding through the embedding model wrapper + upsert (fake server in-process)\n`);
 console.log(table(['database', 'mode', 'tasks', 'requests', 'tasks/s'], bulkRows));
 console.log(`\nTargets (SQLite): p50 < 5 ms at 10,000 tasks, < 50 ms at 100,000. Total bench time ${((performance.now() - started) / 1000).toFixed(0)} s.`);

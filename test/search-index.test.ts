@@ -206,6 +206,29 @@ for (const database of TEST_DATABASES) {
       assert.equal(index.bytes(), 0);
     });
 
+    test('a large index loads in the background while the database answers, then serves', async () => {
+      const alice = await newUser();
+      const mine = new Map<string, Float32Array>();
+      for (let i = 0; i < 60; i++) {
+        const v = randomVector();
+        mine.set(await addTask(alice, v), v);
+      }
+      const index = vectorIndexCache(storage.embeddings, { maxBytes: 64 * 2 ** 20, inlineLoadMax: 50 });
+      const search = searchService({ storage, model, index });
+      const query = randomVector();
+      assert.equal(await index.candidates(alice, SPACE, query, 5), undefined, 'the first search is left to the database');
+      const want: Array<{ id: string; similarity: number }> = [];
+      for (const [id, v] of mine) insertTopK(want, { id, similarity: cosineSimilarity(query, v) }, 5);
+      assert.deepEqual((await search.searchVector(alice, SPACE, query, 5)).map((r) => r.id), want.map((r) => r.id));
+      let candidates: string[] | undefined;
+      for (let i = 0; i < 200 && !candidates; i++) {
+        candidates = await index.candidates(alice, SPACE, query, 5);
+        if (!candidates) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(candidates && candidates.length >= 5 && candidates.length < 60, 'the loaded index narrows the search');
+      await assertExact(search, alice, mine);
+    });
+
     test('the least recently used user is dropped to keep within the budget', async () => {
       const users = [await newUser(), await newUser(), await newUser()];
       const sets = new Map<string, Map<string, Float32Array>>();
