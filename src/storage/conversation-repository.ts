@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { toPage } from './page.js';
+import { precompile } from './precompiled-query.js';
 import type { ConversationsTable, Database } from './schema.js';
 import type { Conversation, ConversationRepository } from './storage.js';
 
@@ -11,22 +12,37 @@ const toConversation = (r: Selectable<ConversationsTable>): Conversation => ({
   updatedAt: r.updated_at,
 });
 
-export function conversationRepository(db: Kysely<Database>): ConversationRepository {
+/** The queries every chat turn runs, compiled once per database. */
+export function conversationQueries(db: Kysely<Database>) {
+  return {
+    create: precompile(db, ['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Selectable<ConversationsTable>) =>
+      db.insertInto('conversations').values(row),
+    ),
+    get: precompile(db, ['userId', 'id'], (a: { userId: string; id: string }) =>
+      db.selectFrom('conversations').selectAll().where('id', '=', a.id).where('user_id', '=', a.userId),
+    ),
+    touch: precompile(db, ['id', 'updatedAt'], (a: { id: string; updatedAt: string }) =>
+      db.updateTable('conversations').set({ updated_at: a.updatedAt }).where('id', '=', a.id),
+    ),
+    touchAndTitle: precompile(db, ['id', 'updatedAt', 'title'], (a: { id: string; updatedAt: string; title: string }) =>
+      db
+        .updateTable('conversations')
+        .set((eb) => ({ updated_at: a.updatedAt, title: eb.fn.coalesce('title', eb.val(a.title)) }))
+        .where('id', '=', a.id),
+    ),
+  };
+}
+
+export type ConversationQueries = ReturnType<typeof conversationQueries>;
+
+export function conversationRepository(db: Kysely<Database>, queries: ConversationQueries): ConversationRepository {
   return {
     async create(c) {
-      await db
-        .insertInto('conversations')
-        .values({ id: c.id, user_id: c.userId, title: c.title, created_at: c.createdAt, updated_at: c.updatedAt })
-        .execute();
+      await queries.create(db, { id: c.id, user_id: c.userId, title: c.title, created_at: c.createdAt, updated_at: c.updatedAt });
     },
 
     async get(userId, id) {
-      const row = await db
-        .selectFrom('conversations')
-        .selectAll()
-        .where('id', '=', id)
-        .where('user_id', '=', userId)
-        .executeTakeFirst();
+      const row = (await queries.get(db, { userId, id })).rows[0];
       return row && toConversation(row);
     },
 
@@ -50,14 +66,8 @@ export function conversationRepository(db: Kysely<Database>): ConversationReposi
     },
 
     async touch(id, updatedAt, titleIfUnset) {
-      await db
-        .updateTable('conversations')
-        .set((eb) => ({
-          updated_at: updatedAt,
-          ...(titleIfUnset !== undefined && { title: eb.fn.coalesce('title', eb.val(titleIfUnset)) }),
-        }))
-        .where('id', '=', id)
-        .execute();
+      if (titleIfUnset === undefined) await queries.touch(db, { id, updatedAt });
+      else await queries.touchAndTitle(db, { id, updatedAt, title: titleIfUnset });
     },
 
     async delete(userId, id) {

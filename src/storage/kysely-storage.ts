@@ -1,21 +1,34 @@
 import { Migrator, sql, type Kysely } from 'kysely';
-import { conversationRepository } from './conversation-repository.js';
+import { conversationQueries, conversationRepository } from './conversation-repository.js';
 import { embeddingRepository } from './embedding-repository.js';
-import { messageRepository } from './message-repository.js';
+import { messageQueries, messageRepository } from './message-repository.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import type { SqlDialectName, Storage, VectorSearchMethod } from './storage.js';
 import { taskRepository } from './task-repository.js';
-import { userRepository } from './user-repository.js';
+import { userQueries, userRepository } from './user-repository.js';
 
 type Repositories = Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>;
 
-function repositories(dialect: SqlDialectName, db: Kysely<Database>, vectorSearch: () => Promise<VectorSearchMethod>): Repositories {
+/** The hot queries, compiled once and run on the database or any transaction of it. */
+type CompiledQueries = ReturnType<typeof compiledQueries>;
+const compiledQueries = (db: Kysely<Database>) => ({
+  users: userQueries(db),
+  conversations: conversationQueries(db),
+  messages: messageQueries(db),
+});
+
+function repositories(
+  dialect: SqlDialectName,
+  db: Kysely<Database>,
+  queries: CompiledQueries,
+  vectorSearch: () => Promise<VectorSearchMethod>,
+): Repositories {
   return {
     dialect,
-    users: userRepository(db),
-    conversations: conversationRepository(db),
-    messages: messageRepository(db),
+    users: userRepository(db, queries.users),
+    conversations: conversationRepository(db, queries.conversations),
+    messages: messageRepository(db, queries.messages),
     tasks: taskRepository(db),
     embeddings: embeddingRepository(dialect, db, vectorSearch),
   };
@@ -29,9 +42,10 @@ function repositories(dialect: SqlDialectName, db: Kysely<Database>, vectorSearc
 export function kyselyStorage(dialect: SqlDialectName, db: Kysely<Database>, options: { vectorSearch?: VectorSearchMethod } = {}): Storage {
   let method: Promise<VectorSearchMethod> | undefined;
   const vectorSearch = () => (method ??= options.vectorSearch ? Promise.resolve(options.vectorSearch) : detectPgvector(db));
+  const queries = compiledQueries(db);
   return {
-    ...repositories(dialect, db, vectorSearch),
-    transaction: (work) => db.transaction().execute((tx) => work(repositories(dialect, tx, vectorSearch))),
+    ...repositories(dialect, db, queries, vectorSearch),
+    transaction: (work) => db.transaction().execute((tx) => work(repositories(dialect, tx, queries, vectorSearch))),
     async migrate() {
       // Kysely's migrator takes a lock (a row lock on PostgreSQL, the write lock on SQLite)
       // so that instances starting together apply each migration exactly once.

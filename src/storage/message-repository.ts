@@ -1,5 +1,6 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { toPage } from './page.js';
+import { precompile } from './precompiled-query.js';
 import type { Database, MessagesTable } from './schema.js';
 import type { HistoryEntry, Message, MessageRepository } from './storage.js';
 
@@ -18,7 +19,7 @@ const toMessage = (r: Selectable<MessagesTable>): Message => ({
 
 const HISTORY_COLUMNS = ['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'] as const;
 
-const toHistoryEntry = (r: Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUMNS)[number]>): HistoryEntry => ({
+const toHistoryEntry = (r: HistoryRow): HistoryEntry => ({
   seq: Number(r.seq),
   role: r.role,
   content: r.content,
@@ -27,25 +28,45 @@ const toHistoryEntry = (r: Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUM
   toolCallId: r.tool_call_id,
 });
 
-export function messageRepository(db: Kysely<Database>): MessageRepository {
+type HistoryRow = Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUMNS)[number]>;
+
+/** The queries every chat turn runs, compiled once per database. */
+export function messageQueries(db: Kysely<Database>) {
+  return {
+    append: precompile(
+      db,
+      ['id', 'conversation_id', 'role', 'content', 'tokens', 'status', 'tool_calls', 'tool_call_id', 'created_at'],
+      (row: Required<Omit<Insertable<MessagesTable>, 'seq'>>) => db.insertInto('messages').values(row).returning('seq'),
+    ),
+    newerThan: precompile(db, ['conversationId', 'afterSeq', 'limit'], (a: { conversationId: string; afterSeq: number; limit: number }) =>
+      db
+        .selectFrom('messages')
+        .select(HISTORY_COLUMNS)
+        .where('conversation_id', '=', a.conversationId)
+        .where('seq', '>', a.afterSeq)
+        .orderBy('seq', 'asc')
+        .limit(a.limit),
+    ),
+  };
+}
+
+export type MessageQueries = ReturnType<typeof messageQueries>;
+
+export function messageRepository(db: Kysely<Database>, queries: MessageQueries): MessageRepository {
   return {
     async append(m) {
-      const row = await db
-        .insertInto('messages')
-        .values({
-          id: m.id,
-          conversation_id: m.conversationId,
-          role: m.role,
-          content: m.content,
-          tokens: m.tokens,
-          status: m.status,
-          tool_calls: m.toolCalls === null ? null : JSON.stringify(m.toolCalls),
-          tool_call_id: m.toolCallId,
-          created_at: m.createdAt,
-        })
-        .returning('seq')
-        .executeTakeFirstOrThrow();
-      return { ...m, seq: Number(row.seq) };
+      const { rows } = await queries.append(db, {
+        id: m.id,
+        conversation_id: m.conversationId,
+        role: m.role,
+        content: m.content,
+        tokens: m.tokens,
+        status: m.status,
+        tool_calls: m.toolCalls === null ? null : JSON.stringify(m.toolCalls),
+        tool_call_id: m.toolCallId,
+        created_at: m.createdAt,
+      });
+      return { ...m, seq: Number(rows[0]!.seq) };
     },
 
     async list(conversationId, { limit, cursor }) {
@@ -67,14 +88,7 @@ export function messageRepository(db: Kysely<Database>): MessageRepository {
     },
 
     async newerThan(conversationId, { afterSeq, limit }) {
-      const rows = await db
-        .selectFrom('messages')
-        .select(HISTORY_COLUMNS)
-        .where('conversation_id', '=', conversationId)
-        .where('seq', '>', afterSeq)
-        .orderBy('seq', 'asc')
-        .limit(limit)
-        .execute();
+      const { rows } = await queries.newerThan(db, { conversationId, afterSeq, limit });
       return rows.map(toHistoryEntry);
     },
   };

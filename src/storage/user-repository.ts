@@ -1,8 +1,26 @@
 import type { Kysely } from 'kysely';
+import { precompile } from './precompiled-query.js';
 import type { Database } from './schema.js';
 import type { ApiKeyRecord, User, UserRepository } from './storage.js';
 
-export function userRepository(db: Kysely<Database>): UserRepository {
+/** The queries every request runs, compiled once per database. */
+export function userQueries(db: Kysely<Database>) {
+  return {
+    // No cache in front of it: a revoked key must fail on its very next request.
+    findByKeyHash: precompile(db, ['keyHash'], (a: { keyHash: string }) =>
+      db
+        .selectFrom('api_keys')
+        .innerJoin('users', 'users.id', 'api_keys.user_id')
+        .select(['users.id', 'users.name', 'users.created_at'])
+        .where('api_keys.key_hash', '=', a.keyHash)
+        .where('api_keys.revoked_at', 'is', null),
+    ),
+  };
+}
+
+export type UserQueries = ReturnType<typeof userQueries>;
+
+export function userRepository(db: Kysely<Database>, queries: UserQueries): UserRepository {
   const insertKey = (executor: Kysely<Database>, key: ApiKeyRecord) =>
     executor
       .insertInto('api_keys')
@@ -29,13 +47,7 @@ export function userRepository(db: Kysely<Database>): UserRepository {
     },
 
     async findByKeyHash(keyHash) {
-      const row = await db
-        .selectFrom('api_keys')
-        .innerJoin('users', 'users.id', 'api_keys.user_id')
-        .select(['users.id', 'users.name', 'users.created_at'])
-        .where('api_keys.key_hash', '=', keyHash)
-        .where('api_keys.revoked_at', 'is', null)
-        .executeTakeFirst();
+      const row = (await queries.findByKeyHash(db, { keyHash })).rows[0];
       return row && { id: row.id, name: row.name, createdAt: row.created_at };
     },
 
