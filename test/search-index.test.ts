@@ -174,6 +174,37 @@ for (const database of TEST_DATABASES) {
       assert.deepEqual([...found[0]!.vector], [...v]);
     });
 
+    test('a candidate deleted between the index scan and rescoring does not cost a result', async () => {
+      const alice = await newUser();
+      const mine = new Map<string, Float32Array>();
+      for (let i = 0; i < 40; i++) {
+        const v = randomVector();
+        mine.set(await addTask(alice, v), v);
+      }
+      let deleteFirst = true;
+      const racing: Storage = {
+        ...storage,
+        embeddings: {
+          ...storage.embeddings,
+          async vectorsOf(userId, space, taskIds) {
+            if (deleteFirst) {
+              deleteFirst = false;
+              await other.tasks.delete(alice, taskIds[0]!); // another instance deletes a candidate meanwhile
+              mine.delete(taskIds[0]!);
+            }
+            return storage.embeddings.vectorsOf(userId, space, taskIds);
+          },
+        },
+      };
+      const search = searchService({ storage: racing, model, index: vectorIndexCache(storage.embeddings, { maxBytes: 64 * 2 ** 20 }) });
+      const query = randomVector();
+      const want: Array<{ id: string; similarity: number }> = [];
+      const got = await search.searchVector(alice, SPACE, query, 5);
+      for (const [id, v] of mine) insertTopK(want, { id, similarity: cosineSimilarity(query, v) }, 5);
+      assert.equal(deleteFirst, false);
+      assert.deepEqual(got.map((r) => r.id), want.map((r) => r.id));
+    });
+
     test('rows written before revisions existed (an upgraded database) are all loaded', async () => {
       const alice = await newUser();
       const mine = new Map<string, Float32Array>();

@@ -17,14 +17,18 @@ export function searchService(deps: { storage: Storage; model: EmbeddingModel; i
   const { storage, model, index } = deps;
 
   async function searchVector(userId: string, space: EmbeddingSpace, vector: Float32Array, topK: number): Promise<SimilarTask[]> {
-    const candidates = await index?.candidates(userId, space, vector, topK);
-    if (candidates === undefined) return storage.embeddings.search(userId, space, vector, topK);
-    if (candidates.length === 0) return [];
-    const best: SimilarTask[] = [];
-    for (const task of await storage.embeddings.vectorsOf(userId, space, candidates)) {
-      insertTopK(best, { id: task.id, title: task.title, similarity: cosineSimilarity(vector, task.vector) }, topK);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const candidates = await index?.candidates(userId, space, vector, topK);
+      if (candidates === undefined) break;
+      const tasks = await storage.embeddings.vectorsOf(userId, space, candidates);
+      // A candidate deleted (or moved to another space) since the index was checked: its place
+      // may belong to a task that was not a candidate, so look again (the index catches up first).
+      if (tasks.length < candidates.length) continue;
+      const best: SimilarTask[] = [];
+      for (const task of tasks) insertTopK(best, { id: task.id, title: task.title, similarity: cosineSimilarity(vector, task.vector) }, topK);
+      return best;
     }
-    return best;
+    return storage.embeddings.search(userId, space, vector, topK);
   }
 
   return {
