@@ -25,6 +25,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
 import { embedInto } from '../src/fake-openai/embeddings.js';
 import { startFakeOpenAI } from '../src/fake-openai/server.js';
+import { sha256 } from '../src/hash.js';
 import { newId } from '../src/ids.js';
 import { embeddingWorker } from '../src/services/embedding-worker.js';
 import { searchService, type SearchService } from '../src/services/search-service.js';
@@ -32,7 +33,7 @@ import { vectorIndexCache } from '../src/services/vector-index/vector-index-cach
 import { embeddingText } from '../src/services/task-embedder.js';
 import { openStorage } from '../src/storage/open-storage.js';
 import type { Storage } from '../src/storage/storage.js';
-import { embeddingModel, sha256 } from '../src/upstream/embedding-model.js';
+import { embeddingModel } from '../src/upstream/embedding-model.js';
 import { createOpenAIClient } from '../src/upstream/openai-client.js';
 
 const DIMS = 1536;

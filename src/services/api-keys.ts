@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '../hash.js';
 
 /** Every key starts with this, so that a leaked key is easy to recognise (and to scan for). */
 export const API_KEY_PREFIX = 'oab_';
@@ -15,7 +16,7 @@ export function generateApiKey(): string {
  * not depend on how much of a guessed key is right.
  */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return sha256(key);
 }
 
 /** A short, non-secret prefix shown in listings. */

@@ -1,5 +1,6 @@
 import type { EmbeddingJob, Storage, TaskEmbedding } from '../storage/storage.js';
-import { sha256, type EmbedOptions, type EmbeddingModel } from '../upstream/embedding-model.js';
+import { sha256 } from '../hash.js';
+import type { EmbedOptions, EmbeddingModel } from '../upstream/embedding-model.js';
 
 /**
  * What of a task is embedded: its title, and its description after a blank line. Cut to

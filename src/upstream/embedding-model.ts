@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { endianness } from 'node:os';
 import type OpenAI from 'openai';
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError, UpstreamError } from '../errors.js';
+import { sha256 } from '../hash.js';
+import { bytesToVector } from '../vectors.js';
 import { toUpstreamError } from './error-mapping.js';
 
 /** The API's limits per request: inputs, and total tokens (300k), kept well under with an overestimate. */
@@ -11,7 +11,6 @@ export const MAX_TOKENS_PER_REQUEST = 250_000;
 
 /** Query embeddings kept in process, so repeating a search does not call the model again. */
 const QUERY_CACHE_SIZE = 1000;
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
  * A deliberate overestimate of a text's tokens (UTF-8 bytes / 3: English runs ~4 bytes a token,
@@ -19,7 +18,6 @@ const LITTLE_ENDIAN = endianness() === 'LE';
  */
 export const estimateTokens = (text: string): number => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
 
-export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export interface EmbedOptions {
   signal?: AbortSignal | undefined;
@@ -154,10 +152,7 @@ function decode(embedding: unknown): Float32Array | undefined {
   if (typeof embedding === 'string') {
     const bytes = Buffer.from(embedding, 'base64');
     if (bytes.length === 0 || bytes.length % 4 !== 0) return undefined;
-    if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-    const out = new Float32Array(bytes.length / 4);
-    for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
-    return out;
+    return bytesToVector(new Uint8Array(bytes)); // a copy: off Buffer's shared pool, aligned
   }
   if (Array.isArray(embedding) && embedding.every((x) => typeof x === 'number')) return Float32Array.from(embedding);
   return undefined;
