@@ -141,7 +141,7 @@ export function historyCache(options: HistoryCacheOptions) {
   return {
     /**
      * The newest messages of a conversation that fit `budget`, oldest first, and their
-     * tokens: exactly what selectHistory over the stored messages keeps.
+     * tokens: exactly what HistoryWalk's rules keep over all the stored messages.
      */
     async select(conversationId: string, budget: number): Promise<{ entries: CachedHistoryEntry[]; tokens: number }> {
       const started = generation;

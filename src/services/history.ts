@@ -1,9 +1,6 @@
 import type { ChatCompletionMessageParam } from '../upstream/chat-model.js';
 import type { HistoryEntry } from '../storage/storage.js';
 
-/** Reads a conversation's messages newest first, strictly before `beforeSeq`. */
-export type NewestFirstReader = (options: { limit: number; beforeSeq?: number | undefined }) => Promise<HistoryEntry[]>;
-
 /**
  * A conversation's messages newest first, one batch per call, continuing where the
  * last batch ended; an empty batch means there are no more. `want` is how many more
@@ -80,11 +77,6 @@ export class HistoryWalk<T extends HistoryEntry> {
     this.answerTokens = 0;
   }
 
-  /** The units kept, oldest first. */
-  selected(): T[] {
-    return this.selectedWithin(this.budget).messages;
-  }
-
   /** What a walk with `budget` (at most this walk's) keeps, oldest first, and its tokens. */
   selectedWithin(budget: number): { messages: T[]; tokens: number } {
     let units = this.unitUsed.length;
@@ -111,30 +103,6 @@ export async function walkHistory<T extends HistoryEntry>(source: HistorySource<
     if (!batch.length) return walk;
     for (const message of batch) if (!walk.add(message)) return walk;
   }
-}
-
-/**
- * The newest messages whose stored token counts fit `budget`, oldest first
- * (the rules are HistoryWalk's). Nothing is re-tokenised.
- */
-export async function selectHistory<T extends HistoryEntry>(source: HistorySource<T>, budget: number): Promise<T[]> {
-  return (await walkHistory(source, budget)).selected();
-}
-
-/**
- * Pages of stored messages, newest first, each sized from what the walk still
- * needs, so the cost follows the budget, not the conversation's length.
- */
-export function storedHistory(read: NewestFirstReader): HistorySource<HistoryEntry> {
-  let beforeSeq: number | undefined;
-  let done = false;
-  return async (want) => {
-    if (done) return [];
-    const page = await read({ limit: want, beforeSeq });
-    done = page.length < want;
-    if (page.length) beforeSeq = page[page.length - 1]!.seq;
-    return page;
-  };
 }
 
 /** A stored message as the chat completions API takes it. */
