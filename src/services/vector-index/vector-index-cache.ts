@@ -73,15 +73,18 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
     }
   }
 
-  /** Brings the index up to the user's current revision. False when it outgrew the budget. */
-  async function refresh(entry: Entry): Promise<boolean> {
+  /**
+   * Brings the index up to the user's current revision. False when it outgrew the budget.
+   * `count` (vectors in the space), when the caller has just read it, spares a first load reading it again.
+   */
+  async function refresh(entry: Entry, count?: number): Promise<boolean> {
     const { userId, space, index } = entry;
     const current = await repository.revision(userId);
     if (current === entry.revision) return true;
     if (entry.revision < 0) {
-      const count = await repository.countIn(userId, space);
-      if (QuantizedVectors.estimateBytes(space.dimensions, count) > options.maxBytes) return false;
-      index.reserve(Math.ceil(count * 1.05)); // room for a few additions before regrowing
+      const expected = count ?? (await repository.countIn(userId, space));
+      if (QuantizedVectors.estimateBytes(space.dimensions, expected) > options.maxBytes) return false;
+      index.reserve(Math.ceil(expected * 1.05)); // room for a few additions before regrowing
     }
     for (;;) {
       const rows = await repository.changedSince(userId, { after: entry.cursor, limit: CATCH_UP_PAGE });
@@ -148,14 +151,17 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
         entries.set(key, entry);
       }
       const current = entry;
+      let count: number | undefined;
       if (current.revision < 0) {
         // Not loaded yet. A large index loads in the background (loading takes longer than
         // the database's own scan), and the database answers until it is ready.
         if (current.loading) return undefined;
-        if ((await repository.countIn(userId, space)) > inlineLoadMax) {
+        count = await repository.countIn(userId, space);
+        if (count > inlineLoadMax) {
+          const expected = count;
           current.loading = true;
           serially(key, current, async () => {
-            if (!(await refresh(current))) evict(key, current);
+            if (!(await refresh(current, expected))) evict(key, current);
           })
             .catch(() => {}) // evicted: the next search starts over
             .finally(() => (current.loading = false));
@@ -163,7 +169,7 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
         }
       }
       return serially(key, current, async () => {
-        if (!(await refresh(current))) {
+        if (!(await refresh(current, count))) {
           evict(key, current);
           return undefined;
         }
