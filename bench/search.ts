@@ -38,6 +38,7 @@ import { createOpenAIClient } from '../src/upstream/openai-client.js';
 
 const DIMS = 1536;
 const MODEL = 'text-embedding-3-small';
+const SPACE = { model: MODEL, dimensions: DIMS };
 const SIZES = (process.env.BENCH_SEARCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
 const SEARCHES = 200;
 /** Latency sampling stops early after this long per size (PostgreSQL's JS scoring at 100k is slow). */
@@ -128,15 +129,14 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Latencies of repeated searches (after 3 warm-up ones), and RSS around them. */
 async function sample(search: SearchService, userId: string, queries: Float32Array[], budgetMs: number) {
-  const space = { model: MODEL, dimensions: DIMS };
-  for (let i = 0; i < 3; i++) await search.searchVector(userId, space, queries[i]!, 5);
+  for (let i = 0; i < 3; i++) await search.searchVector(userId, SPACE, queries[i]!, 5);
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
   const times: number[] = [];
   const budgetEnd = performance.now() + budgetMs;
   for (let i = 0; i < SEARCHES && performance.now() < budgetEnd; i++) {
     const t0 = performance.now();
-    const found = await search.searchVector(userId, space, queries[i % queries.length]!, 5);
+    const found = await search.searchVector(userId, SPACE, queries[i % queries.length]!, 5);
     times.push(performance.now() - t0);
     if (found.length !== 5) throw new Error('search returned too few results');
   }
@@ -168,18 +168,18 @@ async function benchSearch(database: Database): Promise<void> {
 
       indexes.clear();
       const coldStart = performance.now();
-      await indexed.searchVector(userId, { model: MODEL, dimensions: DIMS }, queries[0]!, 5);
+      await indexed.searchVector(userId, SPACE, queries[0]!, 5);
       const cold = performance.now() - coldStart;
       // A large index loads in the background (the database answers meanwhile): wait for it.
-      while (!(await indexes.candidates(userId, { model: MODEL, dimensions: DIMS }, queries[0]!, 5))) {
+      while (!(await indexes.candidates(userId, SPACE, queries[0]!, 5))) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       const ready = performance.now() - coldStart;
       // Exactness check on the way: both paths find the same similarities (sqlite-vec computes
       // in float32, so exact ties may come out in another order there).
       for (const query of queries.slice(0, 3)) {
-        const a = await indexed.searchVector(userId, { model: MODEL, dimensions: DIMS }, query, 5);
-        const b = await scanned.searchVector(userId, { model: MODEL, dimensions: DIMS }, query, 5);
+        const a = await indexed.searchVector(userId, SPACE, query, 5);
+        const b = await scanned.searchVector(userId, SPACE, query, 5);
         if (a.some((r, i) => Math.abs(r.similarity - (b[i]?.similarity ?? 2)) > 1e-5)) throw new Error('index and database disagree');
       }
       for (const [label, search, budget] of [

@@ -1,7 +1,16 @@
 import { sql, type Kysely } from 'kysely';
 import { bytesToVector, cosineSimilarity, insertTopK, vectorToBytes } from '../vectors.js';
 import type { Database } from './schema.js';
-import type { EmbeddingJob, EmbeddingRepository, SimilarTask, SqlDialectName, StoredEmbedding, TaskEmbedding, VectorSearchMethod } from './storage.js';
+import type {
+  EmbeddingJob,
+  EmbeddingRepository,
+  EmbeddingSpace,
+  SimilarTask,
+  SqlDialectName,
+  StoredEmbedding,
+  TaskEmbedding,
+  VectorSearchMethod,
+} from './storage.js';
 
 /** Rows scored per round trip when vectors are scored in JS: bounds memory to ~6 MB at 1536 dimensions. */
 const JS_SCAN_PAGE = 1000;
@@ -70,16 +79,20 @@ export function embeddingRepository(
     }
   }
 
-  async function searchJs(userId: string, space: { model: string; dimensions: number }, query: Float32Array, topK: number) {
+  /** The user's embeddings in one space: what search, counting and listing read. */
+  const inSpace = (userId: string, space: EmbeddingSpace) =>
+    db
+      .selectFrom('task_embeddings')
+      .where('user_id', '=', userId)
+      .where('model', '=', space.model)
+      .where('dimensions', '=', space.dimensions);
+
+  async function searchJs(userId: string, space: EmbeddingSpace, query: Float32Array, topK: number) {
     const best: Array<{ id: string; similarity: number }> = [];
     let cursor = '';
     for (;;) {
-      const rows = await db
-        .selectFrom('task_embeddings')
+      const rows = await inSpace(userId, space)
         .select(['task_id', 'vector'])
-        .where('user_id', '=', userId)
-        .where('model', '=', space.model)
-        .where('dimensions', '=', space.dimensions)
         .where('task_id', '>', cursor)
         .orderBy('task_id')
         .limit(JS_SCAN_PAGE)
@@ -217,24 +230,14 @@ export function embeddingRepository(
     },
 
     async countIn(userId, space) {
-      const row = await db
-        .selectFrom('task_embeddings')
+      const row = await inSpace(userId, space)
         .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('user_id', '=', userId)
-        .where('model', '=', space.model)
-        .where('dimensions', '=', space.dimensions)
         .executeTakeFirstOrThrow();
       return Number(row.n);
     },
 
     async idsIn(userId, space) {
-      const rows = await db
-        .selectFrom('task_embeddings')
-        .select('task_id')
-        .where('user_id', '=', userId)
-        .where('model', '=', space.model)
-        .where('dimensions', '=', space.dimensions)
-        .execute();
+      const rows = await inSpace(userId, space).select('task_id').execute();
       return rows.map((r) => r.task_id);
     },
 
