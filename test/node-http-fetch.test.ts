@@ -45,12 +45,29 @@ describe('the SDK fetch on node:http', () => {
     assert.equal(res.headers.get('content-type'), 'application/json');
     assert.equal(res.headers.get('set-cookie'), 'a=1, b=2');
     assert.deepEqual(await res.json(), { method: 'POST', body: 'héllo', header: 'yes', length: '6' });
+    assert.equal(res.ok, true);
+    assert.equal(res.url, `${base}/echo`);
+    assert.equal(res.bodyUsed, true);
+    await assert.rejects(res.text(), TypeError, 'a body is read once, as with fetch');
+  });
+
+  test('a buffered body reads as text, bytes, a clone, or a web stream', async () => {
+    const res = await fetchFn(`${base}/echo`, { method: 'POST', body: 'x' });
+    const copy = res.clone();
+    const expected = JSON.stringify({ method: 'POST', body: 'x', length: '1' });
+    assert.equal(await res.text(), expected);
+    assert.equal(Buffer.from(await copy.arrayBuffer()).toString(), expected);
+    const streamed = await fetchFn(`${base}/echo`, { method: 'POST', body: 'x' });
+    assert.equal(await new Response(streamed.body).text(), expected);
+    await assert.rejects(streamed.json(), TypeError, 'a body handed out as a stream cannot be read again');
   });
 
   test('error statuses come back as responses with their headers', async () => {
     const res = await fetchFn(`${base}/fail`, {});
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '2');
+    assert.equal(res.ok, false);
+    assert.equal(await res.text(), '{"error":{}}');
   });
 
   test('a 204 has a null body', async () => {

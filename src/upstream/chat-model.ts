@@ -8,6 +8,7 @@ import type {
 import type { Config } from '../config/config.js';
 import { AppError, ProviderNotConfiguredError } from '../errors.js';
 import { isAbort, toUpstreamError } from './error-mapping.js';
+import { chatRequestBody } from './chat-request-body.js';
 import { ATTEMPT_LISTENER } from './openai-client.js';
 
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
@@ -74,13 +75,20 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
     if (!client) throw new ProviderNotConfiguredError();
     return client;
   };
-  const params = (request: ChatRequest) => ({
+  const fields = (request: ChatRequest) => ({
     model: config.model,
-    messages: request.messages,
     max_completion_tokens: config.maxTokens,
     temperature: config.temperature,
     ...(request.tools?.length && { tools: request.tools }),
   });
+  /**
+   * POST /chat/completions through the SDK's own request path (retries, backoff,
+   * timeouts, error classes, SSE parsing: what `chat.completions.create` calls), with
+   * the body already serialised: see chatRequestBody.
+   */
+  function post<T>(openai: OpenAI, body: string, stream: boolean, call: ReturnType<typeof track>): Promise<T> {
+    return openai.post<T>('/chat/completions', { ...call.requestOptions, body, stream }) as Promise<T>;
+  }
   /** Per-call bookkeeping: started at the first attempt, finished once (success, error or stream end). */
   function track(options: CallOptions, stream: boolean) {
     const started = performance.now();
@@ -88,7 +96,8 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
     return {
       requestOptions: {
         signal: options.signal,
-        ...(options.requestId && { headers: { 'x-request-id': options.requestId } }),
+        // The body goes as JSON text (see post below).
+        headers: { 'content-type': 'application/json', ...(options.requestId && { 'x-request-id': options.requestId }) },
         // The SDK copies fetchOptions into every attempt's fetch; our fetch calls this back.
         fetchOptions: { [ATTEMPT_LISTENER]: () => void attempts++ } as {},
       },
@@ -115,7 +124,7 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
       const openai = requireClient();
       const call = track(options, false);
       try {
-        const completion = await openai.chat.completions.create(params(request), call.requestOptions);
+        const completion = await post<ChatCompletion>(openai, chatRequestBody(fields(request), request.messages), false, call);
         call.finish('success', completion.usage ?? undefined);
         return completion;
       } catch (error) {
@@ -130,10 +139,8 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
       const call = track(options, true);
       let stream: AsyncIterable<ChatCompletionChunk>;
       try {
-        stream = await openai.chat.completions.create(
-          { ...params(request), stream: true, stream_options: { include_usage: true } },
-          call.requestOptions,
-        );
+        const body = chatRequestBody({ ...fields(request), stream: true, stream_options: { include_usage: true } }, request.messages);
+        stream = await post<AsyncIterable<ChatCompletionChunk>>(openai, body, true, call);
       } catch (error) {
         const mapped = toUpstreamError(error);
         call.finish(outcomeOf(mapped), undefined);
