@@ -11,6 +11,7 @@ import {
   type SqliteDatabase,
 } from 'kysely';
 import { kyselyStorage } from './kysely-storage.js';
+import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer } from './sqlite-checkpointer.js';
 import type { Database } from './schema.js';
 import type { Storage, VectorSearchMethod } from './storage.js';
 
@@ -66,7 +67,15 @@ function withStatementCache(database: SQLite.Database): SqliteDatabase {
  * synchronous=NORMAL in WAL mode keeps every commit across a process crash and
  * never corrupts the file (a power cut may roll back the last commits).
  */
-export function openSqlite(filename: string, options: { /** Default: true; false scores vectors in JS (for tests and comparisons). */ sqliteVec?: boolean } = {}): Storage {
+export function openSqlite(
+  filename: string,
+  options: {
+    /** Default: true; false scores vectors in JS (for tests and comparisons). */
+    sqliteVec?: boolean;
+    /** Default: true; false leaves WAL checkpoints to the connection that commits (see sqlite-checkpointer). */
+    backgroundCheckpoints?: boolean;
+  } = {},
+): Storage {
   if (filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
   const database = new SQLite(filename, { timeout: BUSY_TIMEOUT_MS });
   database.pragma('journal_mode = WAL');
@@ -74,8 +83,28 @@ export function openSqlite(filename: string, options: { /** Default: true; false
   database.pragma('foreign_keys = ON');
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database: withStatementCache(database) }) });
-  return kyselyStorage('sqlite', db, { vectorSearch: options.sqliteVec === false ? 'js' : loadSqliteVec(database) });
+  const storage = kyselyStorage('sqlite', db, { vectorSearch: options.sqliteVec === false ? 'js' : loadSqliteVec(database) });
+  if (filename === ':memory:' || options.backgroundCheckpoints === false) return storage;
+
+  database.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  const checkpointer = startCheckpointer({
+    filename,
+    busyTimeoutMs: BUSY_TIMEOUT_MS,
+    onFailure: () => {
+      if (database.open) database.pragma(`wal_autocheckpoint = ${DEFAULT_CHECKPOINT_PAGES}`);
+    },
+  });
+  return {
+    ...storage,
+    async close() {
+      await checkpointer.stop();
+      await storage.close();
+    },
+  };
 }
+
+/** SQLite's own automatic checkpoint threshold, used again if the checkpoint thread fails. */
+const DEFAULT_CHECKPOINT_PAGES = 1000;
 
 /**
  * sqlite-vec (its compiled extension ships in a per-platform npm package) gives exact
