@@ -70,6 +70,8 @@ export interface ChatServiceDeps {
  */
 export function chatService({ storage, model, tokens, history: historyCache, config }: ChatServiceDeps) {
   const systemTokens = tokens.count(config.systemPrompt) + TOKENS_PER_MESSAGE;
+  /** Frozen, like cached history messages, so its JSON is made once (chatRequestBody). */
+  const systemMessage = Object.freeze({ role: 'system' as const, content: config.systemPrompt });
   const countMessage = (content: string) => tokens.count(content) + TOKENS_PER_MESSAGE;
 
   /**
@@ -144,7 +146,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       promptTokens,
       request: {
         messages: [
-          { role: 'system', content: config.systemPrompt },
+          systemMessage,
           ...history.entries.map((m) => m.message),
           { role: 'user', content: input.message },
         ],

@@ -1,6 +1,7 @@
 import { Migrator, sql, type Kysely } from 'kysely';
 import { conversationQueries, conversationRepository } from './conversation-repository.js';
 import { embeddingRepository } from './embedding-repository.js';
+import { groupCommit } from './group-commit.js';
 import { messageQueries, messageRepository } from './message-repository.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -39,13 +40,22 @@ function repositories(
  * `vectorSearch` is how embeddings are scored: given by the opener (SQLite knows whether
  * sqlite-vec loaded), else looked up once (PostgreSQL: whether the pgvector column exists).
  */
-export function kyselyStorage(dialect: SqlDialectName, db: Kysely<Database>, options: { vectorSearch?: VectorSearchMethod } = {}): Storage {
+export function kyselyStorage(
+  dialect: SqlDialectName,
+  db: Kysely<Database>,
+  options: {
+    vectorSearch?: VectorSearchMethod;
+    /** One writer connection (SQLite): concurrent transactions share commits (see group-commit). */
+    groupCommit?: boolean;
+  } = {},
+): Storage {
   let method: Promise<VectorSearchMethod> | undefined;
   const vectorSearch = () => (method ??= options.vectorSearch ? Promise.resolve(options.vectorSearch) : detectPgvector(db));
   const queries = compiledQueries(db);
+  const inTransaction = options.groupCommit ? groupCommit(db) : <T>(work: (tx: Kysely<Database>) => Promise<T>) => db.transaction().execute(work);
   return {
     ...repositories(dialect, db, queries, vectorSearch),
-    transaction: (work) => db.transaction().execute((tx) => work(repositories(dialect, tx, queries, vectorSearch))),
+    transaction: (work) => inTransaction((tx) => work(repositories(dialect, tx, queries, vectorSearch))),
     async migrate() {
       // Kysely's migrator takes a lock (a row lock on PostgreSQL, the write lock on SQLite)
       // so that instances starting together apply each migration exactly once.

@@ -83,7 +83,10 @@ export function openSqlite(
   database.pragma('foreign_keys = ON');
   database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database: withStatementCache(database) }) });
-  const storage = kyselyStorage('sqlite', db, { vectorSearch: options.sqliteVec === false ? 'js' : loadSqliteVec(database) });
+  const storage = kyselyStorage('sqlite', db, {
+    vectorSearch: options.sqliteVec === false ? 'js' : loadSqliteVec(database),
+    groupCommit: true,
+  });
   if (filename === ':memory:' || options.backgroundCheckpoints === false) return storage;
 
   database.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
