@@ -6,16 +6,21 @@
 import { loadSideBySide } from '../lib/load.js';
 import { inspectConversation } from '../lib/seed.js';
 import { fmt, type Section, type Target } from '../lib/report.js';
-import { type AppUnderTest, type BenchContext, bearer, directChatBody, SYSTEM_PROMPT } from './context.js';
+import { loadTokenCounter } from '../../src/services/token-counter.js';
+import { type AppUnderTest, type BenchContext, bearer, directChatBody, directLongChatBody, SYSTEM_PROMPT } from './context.js';
 
 const MESSAGE = 'hello';
+/** What the fake answers to MESSAGE. */
+const REPLY = `You said: ${MESSAGE}`;
+const HISTORY_MAX_TOKENS = 6000;
 
 export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promise<Section> {
   const { settings } = ctx;
   const headers = bearer(app.apiKey);
   const inspect = () =>
-    inspectConversation(app.db.url, app.seeded.longConversationId, { historyMaxTokens: 6000, systemPrompt: SYSTEM_PROMPT, message: MESSAGE });
+    inspectConversation(app.db.url, app.seeded.longConversationId, { historyMaxTokens: HISTORY_MAX_TOKENS, systemPrompt: SYSTEM_PROMPT, message: MESSAGE });
   const before = await inspect();
+  const longBody = directLongChatBody(MESSAGE, REPLY, HISTORY_MAX_TOKENS, await loadTokenCounter('gpt-4o-mini'));
   const results = await loadSideBySide(
     {
       direct: {
@@ -23,6 +28,12 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         method: 'POST',
         headers: bearer('sk-bench'),
         body: directChatBody(MESSAGE),
+      },
+      directLong: {
+        url: `${ctx.fake.baseUrl}/chat/completions`,
+        method: 'POST',
+        headers: bearer('sk-bench'),
+        body: longBody,
       },
       new: { url: `${app.origin}/chat`, method: 'POST', headers, body: { message: MESSAGE } },
       continue: {
@@ -35,20 +46,22 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
     { high: settings.highConcurrency, low: settings.lowConcurrency, durationS: settings.durationS, warmupS: settings.warmupS, log: ctx.log },
   );
   const after = await inspect();
-  const { direct, new: fresh, continue: cont } = results;
+  const { direct, directLong, new: fresh, continue: cont } = results;
   const c1 = settings.lowConcurrency;
   const c32 = settings.highConcurrency;
   const names = {
     direct: 'fake `POST /v1/chat/completions` direct (baseline)',
+    directLong: `fake direct, with the ${longBody.messages.length.toLocaleString('en-US')} messages a long-conversation turn sends (baseline)`,
     new: 'app `POST /chat`, new conversation',
     continue: `app \`POST /chat\`, continuing ${app.seeded.longConversationMessages.toLocaleString('en-US')}-message conversation`,
   };
 
-  const latencyRows = (['direct', 'new', 'continue'] as const).map((k) => {
+  const rows = ['direct', 'directLong', 'new', 'continue'] as const;
+  const latencyRows = rows.map((k) => {
     const r = results[k].low;
     return [names[k], String(c1), fmt.ms(r.p50), fmt.ms(r.p99), fmt.deltaMs(r.p50 - direct.low.p50), fmt.deltaMs(r.p99 - direct.low.p99), fmt.rps(r.rps), String(r.errors), String(r.non2xx)];
   });
-  const throughputRows = (['direct', 'new', 'continue'] as const).map((k) => {
+  const throughputRows = rows.map((k) => {
     const r = results[k].high;
     return [names[k], String(c32), fmt.rps(r.rps), fmt.percent(r.rps / direct.high.rps), fmt.ms(r.p50), fmt.ms(r.p99), String(r.errors), String(r.non2xx)];
   });
@@ -58,6 +71,7 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
   const share = fresh.high.rps / direct.high.rps;
   const longP50 = cont.low.p50 / fresh.low.p50;
   const longRps = cont.high.rps / fresh.high.rps;
+  const ourLongOverhead = cont.low.p50 - directLong.low.p50;
   const targets: Target[] = [
     { scenario, name: `/chat p50 − direct p50 at c=${c1}`, measured: fmt.deltaMs(overhead), limit: '≤ +1 ms', met: overhead <= 1 },
     { scenario, name: `/chat rps at c=${c32} vs direct`, measured: fmt.percent(share), limit: '≥ 20%', met: share >= 0.2 },
@@ -78,8 +92,12 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         `after them ${after.messages} stored, the newest ${after.historyMessages} (≈${after.historyTokens} tokens, mostly short "hello" turns) sent. ` +
         'A new conversation sends 2 messages, so continuing costs more upstream payload, more rows read and more JSON on both sides.',
       '"No more than 20% slower" is read as p50 ≤ 1.20× and rps ≥ 0.80× those of a new conversation.',
+      `The second baseline sends the fake what a long-conversation turn sends once the history is full of short turns ` +
+        `(${longBody.messages.length} messages, ${(JSON.stringify(longBody).length / 1024).toFixed(0)} KiB of JSON): the upstream's own cost of a full history. ` +
+        `At c=${c1} it answers in ${fmt.ms(directLong.low.p50)} against ${fmt.ms(direct.low.p50)} for 2 messages. ` +
+        `Our part of a long turn (its p50 − that baseline's) is ${fmt.deltaMs(ourLongOverhead)}, against ${fmt.deltaMs(overhead)} for a new conversation.`,
     ],
     targets,
-    data: { ...results, longConversation: { before, after } },
+    data: { ...results, longConversation: { before, after, ourOverheadMs: ourLongOverhead } },
   };
 }

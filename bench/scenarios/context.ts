@@ -2,6 +2,7 @@ import type { BenchDatabase } from '../lib/database.js';
 import type { FakeProcess } from '../lib/processes.js';
 import type { Seeded } from '../lib/seed.js';
 import type { Settings } from '../lib/settings.js';
+import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from '../../src/services/token-counter.js';
 
 /** What every scenario gets. */
 export interface BenchContext {
@@ -41,3 +42,21 @@ export const directChatBody = (message: string, { stream = false } = {}) => ({
   ],
   ...(stream && { stream: true, stream_options: { include_usage: true } }),
 });
+
+/**
+ * What the app sends when it continues the bench's long conversation once the measured
+ * load has filled its history with "hello" turns: the system prompt, then as many
+ * user/assistant pairs as HISTORY_MAX_TOKENS holds (counted as the app counts them),
+ * then the message. The baseline for what a long history costs upstream.
+ */
+export function directLongChatBody(message: string, reply: string, historyMaxTokens: number, tokens: { count(text: string): number }) {
+  const perMessage = (text: string) => tokens.count(text) + TOKENS_PER_MESSAGE;
+  const room = historyMaxTokens - perMessage(SYSTEM_PROMPT) - TOKENS_PER_REPLY - perMessage(message);
+  const pair = perMessage(message) + perMessage(reply);
+  const history: Array<{ role: 'user' | 'assistant'; content: string }> = [];
+  for (let used = pair; used <= room; used += pair) history.push({ role: 'user', content: message }, { role: 'assistant', content: reply });
+  return {
+    ...SDK_CHAT_DEFAULTS,
+    messages: [{ role: 'system', content: SYSTEM_PROMPT }, ...history, { role: 'user', content: message }],
+  };
+}

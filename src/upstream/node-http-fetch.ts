@@ -30,8 +30,9 @@ export function createNodeHttpFetch(options: { maxSockets?: number } = {}): type
     new Headers(init.headers).forEach((value, name) => {
       headers[name] = value;
     });
-    if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
-    else if (body instanceof Uint8Array) headers['content-length'] = String(body.byteLength);
+    // Encoded once: measuring a long string's UTF-8 length and then writing it would scan it twice.
+    const bytes = typeof body === 'string' ? Buffer.from(body) : (body ?? undefined);
+    if (bytes) headers['content-length'] = String(bytes.byteLength);
 
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise<Response>((resolve, reject) => {
@@ -80,7 +81,7 @@ export function createNodeHttpFetch(options: { maxSockets?: number } = {}): type
           reject(error.name === 'AbortError' ? error : new TypeError('fetch failed', { cause: error }));
         });
       });
-      request.end(body ?? undefined);
+      request.end(bytes);
     });
   };
 }
