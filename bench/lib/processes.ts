@@ -267,3 +267,34 @@ export async function createUser(databaseUrl: string, name = 'bench'): Promise<C
   if (!user.api_key) throw new Error(`admin create-user printed no api_key: ${stdout}`);
   return user;
 }
+
+// ---------------------------------------------------------------- the bare-proxy floor
+
+/** bench/lib/proxy-floor.mjs in front of the fake: what any Node gateway costs at the least. */
+export async function startProxyFloor(fakeOrigin: string): Promise<{ origin: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = track(
+    spawn(process.execPath, ['bench/lib/proxy-floor.mjs'], {
+      cwd: ROOT,
+      env: childEnv({ PROXY_PORT: String(port), UPSTREAM: fakeOrigin }),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
+  const origin = `http://127.0.0.1:${port}`;
+  await waitForListening(port, child);
+  return { origin, stop: () => stopChild(child) };
+}
+
+async function waitForListening(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`proxy floor exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('proxy floor did not start listening');
+}

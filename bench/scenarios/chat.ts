@@ -4,6 +4,7 @@
  * POST /chat continuing one conversation of 1,000+ stored messages.
  */
 import { loadSideBySide } from '../lib/load.js';
+import { startProxyFloor } from '../lib/processes.js';
 import { inspectConversation } from '../lib/seed.js';
 import { fmt, type Section, type Target } from '../lib/report.js';
 import { loadTokenCounter } from '../../src/services/token-counter.js';
@@ -20,6 +21,7 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
   const inspect = () =>
     inspectConversation(app.db.url, app.seeded.longConversationId, { historyMaxTokens: HISTORY_MAX_TOKENS, systemPrompt: SYSTEM_PROMPT, message: MESSAGE });
   const before = await inspect();
+  const floor = await startProxyFloor(ctx.fake.origin);
   const longBody = directLongChatBody(MESSAGE, REPLY, HISTORY_MAX_TOKENS, await loadTokenCounter('gpt-4o-mini'));
   const results = await loadSideBySide(
     {
@@ -35,6 +37,7 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         headers: bearer('sk-bench'),
         body: longBody,
       },
+      floor: { url: `${floor.origin}/`, method: 'POST', body: { message: MESSAGE } },
       new: { url: `${app.origin}/chat`, method: 'POST', headers, body: { message: MESSAGE } },
       continue: {
         url: `${app.origin}/chat`,
@@ -45,18 +48,20 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
     },
     { high: settings.highConcurrency, low: settings.lowConcurrency, durationS: settings.durationS, warmupS: settings.warmupS, log: ctx.log },
   );
+  await floor.stop();
   const after = await inspect();
-  const { direct, directLong, new: fresh, continue: cont } = results;
+  const { direct, directLong, floor: bare, new: fresh, continue: cont } = results;
   const c1 = settings.lowConcurrency;
   const c32 = settings.highConcurrency;
   const names = {
     direct: 'fake `POST /v1/chat/completions` direct (baseline)',
     directLong: `fake direct, with the ${longBody.messages.length.toLocaleString('en-US')} messages a long-conversation turn sends (baseline)`,
+    floor: 'bare node:http proxy to the fake (reference: the floor of a Node gateway)',
     new: 'app `POST /chat`, new conversation',
     continue: `app \`POST /chat\`, continuing ${app.seeded.longConversationMessages.toLocaleString('en-US')}-message conversation`,
   };
 
-  const rows = ['direct', 'directLong', 'new', 'continue'] as const;
+  const rows = ['direct', 'directLong', 'floor', 'new', 'continue'] as const;
   const latencyRows = rows.map((k) => {
     const r = results[k].low;
     return [names[k], String(c1), fmt.ms(r.p50), fmt.ms(r.p99), fmt.deltaMs(r.p50 - direct.low.p50), fmt.deltaMs(r.p99 - direct.low.p99), fmt.rps(r.rps), String(r.errors), String(r.non2xx)];
@@ -91,6 +96,10 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         `before the runs ${before.messages} stored messages, the newest ${before.historyMessages} (≈${before.historyTokens} tokens) sent on each request; ` +
         `after them ${after.messages} stored, the newest ${after.historyMessages} (≈${after.historyTokens} tokens, mostly short "hello" turns) sent. ` +
         'A new conversation sends 2 messages, so continuing costs more upstream payload, more rows read and more JSON on both sides.',
+      `The bare proxy (bench/lib/proxy-floor.mjs: node:http in, one keep-alive node:http call to the fake, JSON out; ` +
+        `no framework, validation, database, SDK or logs) is what any Node.js gateway costs at the least: ` +
+        `${fmt.percent(bare.high.rps / direct.high.rps)} of direct at c=${c32} and ${fmt.deltaMs(bare.low.p50 - direct.low.p50)} at c=${c1}. ` +
+        `We reach ${fmt.percent(fresh.high.rps / bare.high.rps)} of its throughput.`,
       '"No more than 20% slower" is read as p50 ≤ 1.20× and rps ≥ 0.80× those of a new conversation.',
       `The second baseline sends the fake what a long-conversation turn sends once the history is full of short turns ` +
         `(${longBody.messages.length} messages, ${(JSON.stringify(longBody).length / 1024).toFixed(0)} KiB of JSON): the upstream's own cost of a full history. ` +

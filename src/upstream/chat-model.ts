@@ -96,7 +96,7 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
     return {
       requestOptions: {
         signal: options.signal,
-        // The body goes as JSON text (see post below).
+        // The body goes as JSON text (see post).
         headers: { 'content-type': 'application/json', ...(options.requestId && { 'x-request-id': options.requestId }) },
         // The SDK copies fetchOptions into every attempt's fetch; our fetch calls this back.
         fetchOptions: { [ATTEMPT_LISTENER]: () => void attempts++ } as {},
