@@ -45,9 +45,9 @@ describe('group commit (SQLite file)', () => {
     }
   };
 
-  test('a transaction alone runs as a plain BEGIN … COMMIT', async () => {
-    assert.equal(await transaction(async (tx) => (await insert(tx, 1), 'done')), 'done');
-    assert.deepEqual(statements, ['begin immediate', 'insert into "items" ("id", "note") values (?, ?)', 'commit']);
+  test('a transaction alone runs as a plain BEGIN … COMMIT, and its executor is a transaction', async () => {
+    assert.equal(await transaction(async (tx) => (await insert(tx, 1), tx.isTransaction)), true);
+    assert.deepEqual(statements, ['begin', 'insert into "items" ("id", "note") values (?, ?)', 'commit']);
     assert.deepEqual(committedIds(), [1]);
   });
 

@@ -1,8 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 
-const BEGIN = CompiledQuery.raw('begin immediate');
-const COMMIT = CompiledQuery.raw('commit');
-const ROLLBACK = CompiledQuery.raw('rollback');
 const SAVEPOINT = CompiledQuery.raw('savepoint grouped');
 const RELEASE = CompiledQuery.raw('release grouped');
 const ROLLBACK_TO = CompiledQuery.raw('rollback to grouped');
@@ -36,7 +33,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * - If the group as a whole cannot commit (the database refused BEGIN or COMMIT, or an
  *   error left no transaction to roll back to), every transaction in it rejects, with
  *   nothing of them stored.
- * - Alone, a transaction runs as a plain BEGIN IMMEDIATE … COMMIT, with no savepoint.
+ * - Alone, a transaction runs as a plain BEGIN … COMMIT, with no savepoint.
  *
  * A transaction's work must only use the executor it is given (as with any Kysely
  * transaction: the connection is held for the group).
@@ -60,17 +57,13 @@ export function groupCommit<DB>(db: Kysely<DB>): <T>(work: (executor: Kysely<DB>
   async function runGroup(group: Job[]): Promise<void> {
     let outcomes: Outcome[];
     try {
-      outcomes = await db.connection().execute(async (connection) => {
-        await connection.executeQuery(BEGIN);
-        try {
-          const results = group.length === 1 ? [{ ok: true as const, value: await group[0]!.work(connection) }] : await inSavepoints(group, connection);
-          await connection.executeQuery(COMMIT);
-          return results;
-        } catch (error) {
-          await connection.executeQuery(ROLLBACK).catch(() => {});
-          throw error;
-        }
-      });
+      // A Kysely transaction (BEGIN … COMMIT, ROLLBACK when this throws), so that the work
+      // sees an executor that is one (`isTransaction`), as it did before groups.
+      outcomes = await db
+        .transaction()
+        .execute(async (tx): Promise<Outcome[]> =>
+          group.length === 1 ? [{ ok: true, value: await group[0]!.work(tx) }] : inSavepoints(group, tx),
+        );
     } catch (error) {
       for (const job of group) job.reject(error);
       return;
