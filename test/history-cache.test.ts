@@ -12,6 +12,7 @@ import { openStorage } from '../src/storage/open-storage.js';
 import type { HistoryEntry, Storage } from '../src/storage/storage.js';
 import { chatModel } from '../src/upstream/chat-model.js';
 import { TEST_DATABASES, type TestDatabase } from './helpers/databases.js';
+import { mulberry32 } from './helpers/random.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
 
 type Reader = (options: { limit: number; beforeSeq?: number | undefined }) => Promise<HistoryEntry[]>;
@@ -75,17 +76,6 @@ const plain = (e: CachedHistoryEntry): HistoryEntry => ({
   toolCallId: e.toolCallId,
 });
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * One random write as the services make them: a plain message, an empty reply, an
@@ -171,7 +161,7 @@ for (const database of TEST_DATABASES) {
     }
 
     test('selects exactly what the uncached rules select, while two instances append tool-call groups, empty and orphaned messages', async () => {
-      const next = random(7);
+      const next = mulberry32(7);
       const budgets = [0, 3, 25, 60, 150, 399, COVER];
       const ids = [await newConversation(), await newConversation()];
       for (let round = 0; round < 120; round++) {
@@ -189,7 +179,7 @@ for (const database of TEST_DATABASES) {
 
     test('after the first turn, a turn reads only what was appended since', async () => {
       const id = await newConversation();
-      const next = random(11);
+      const next = mulberry32(11);
       for (let i = 0; i < 300; i++) await a.append(id, randomWrite(next));
       const calls = { newestFirst: 0, newerThan: 0 };
       const counted: Storage['messages'] = {
@@ -212,7 +202,7 @@ for (const database of TEST_DATABASES) {
 
     test('concurrent turns in one conversation each see a gap-free history holding every message committed before the turn', async () => {
       const id = await newConversation();
-      const next = random(23);
+      const next = mulberry32(23);
       // Two SQLite connections in one process cannot write concurrently (a waiting writer blocks
       // the thread the other needs to commit), so there the second instance shares the connection.
       const other = database.name === 'sqlite' ? await openInstance(a.storage) : b;
@@ -255,7 +245,7 @@ for (const database of TEST_DATABASES) {
       const tiny = await openInstance(db.url, { maxBytes: 2000 });
       try {
         const ids = [await newConversation(), await newConversation(), await newConversation()];
-        const next = random(5);
+        const next = mulberry32(5);
         for (const id of ids) for (let i = 0; i < 20; i++) await a.append(id, randomWrite(next));
         for (const id of ids) await assertSameAsUncached(small, id, COVER);
         assert.equal(small.history.stats().conversations, 2);

@@ -11,14 +11,11 @@ import type { EmbeddingSpace, Storage } from '../src/storage/storage.js';
 import { embeddingModel } from '../src/upstream/embedding-model.js';
 import { cosineSimilarity, insertTopK } from '../src/vectors.js';
 import { TEST_DATABASES } from './helpers/databases.js';
+import { randoms } from './helpers/random.js';
 
 const DIMS = 48;
 const SPACE: EmbeddingSpace = { model: 'model-a', dimensions: DIMS };
 
-function randoms(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
-}
 const next = randoms(2024);
 const randomVector = () => Float32Array.from({ length: DIMS }, next);
 

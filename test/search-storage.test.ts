@@ -5,14 +5,14 @@ import { openStorage } from '../src/storage/open-storage.js';
 import { openSqlite } from '../src/storage/sqlite.js';
 import type { Storage } from '../src/storage/storage.js';
 import { TEST_DATABASES } from './helpers/databases.js';
+import { randoms } from './helpers/random.js';
 
 const DIMS = 64;
 const MODEL = 'model-a';
 
 /** Deterministic pseudo-random vectors (not normalised, so cosine ≠ dot product). */
 function vectors(count: number, seed: number): Float32Array[] {
-  let s = seed;
-  const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  const next = randoms(seed);
   return Array.from({ length: count }, () => Float32Array.from({ length: DIMS }, next));
 }
 

@@ -3,12 +3,8 @@ import { describe, test } from 'node:test';
 import { instantiateKernel, kernelSupported } from '../src/services/vector-index/int8-dot-kernel.js';
 import { QuantizedVectors } from '../src/services/vector-index/quantized-vectors.js';
 import { cosineSimilarity, insertTopK } from '../src/vectors.js';
+import { randoms } from './helpers/random.js';
 
-/** Deterministic pseudo-random numbers in [-0.5, 0.5). */
-function randoms(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
-}
 
 const randomVector = (next: () => number, dims: number, scale = 1) => Float32Array.from({ length: dims }, () => next() * scale);
 
