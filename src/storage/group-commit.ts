@@ -71,18 +71,18 @@ export function groupCommit<DB>(db: Kysely<DB>): <T>(work: (executor: Kysely<DB>
     outcomes.forEach((outcome, i) => (outcome.ok ? group[i]!.resolve(outcome.value) : group[i]!.reject(outcome.error)));
   }
 
-  async function inSavepoints(group: Job[], connection: Kysely<DB>): Promise<Outcome[]> {
+  async function inSavepoints(group: Job[], tx: Kysely<DB>): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (const job of group) {
-      await connection.executeQuery(SAVEPOINT);
+      await tx.executeQuery(SAVEPOINT);
       try {
-        outcomes.push({ ok: true, value: await job.work(connection) });
+        outcomes.push({ ok: true, value: await job.work(tx) });
       } catch (error) {
         // If this fails too, the error ended the whole transaction: the group fails.
-        await connection.executeQuery(ROLLBACK_TO);
+        await tx.executeQuery(ROLLBACK_TO);
         outcomes.push({ ok: false, error });
       }
-      await connection.executeQuery(RELEASE);
+      await tx.executeQuery(RELEASE);
     }
     return outcomes;
   }

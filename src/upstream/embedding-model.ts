@@ -18,7 +18,6 @@ const QUERY_CACHE_SIZE = 1000;
  */
 export const estimateTokens = (text: string): number => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
 
-
 export interface EmbedOptions {
   signal?: AbortSignal | undefined;
   /** Per-call override of OPENAI_MAX_RETRIES (the worker does its own backoff). */
