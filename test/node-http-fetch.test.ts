@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createNodeHttpFetch } from '../src/upstream/node-http-fetch.js';
+import { createNodeHttpFetch, encodeUtf8 } from '../src/upstream/node-http-fetch.js';
 
 describe('the SDK fetch on node:http', () => {
   const fetchFn = createNodeHttpFetch();
@@ -103,4 +103,10 @@ describe('the SDK fetch on node:http', () => {
     await new Promise((r) => closed.close(r));
     await assert.rejects(fetchFn(`http://127.0.0.1:${port}/`, {}), (e: Error) => e instanceof TypeError && e.cause !== undefined);
   });
+});
+
+test('encodeUtf8 gives the bytes Buffer.from gives, short or long, lone surrogates included', () => {
+  for (const text of ['', 'short é', 'a'.repeat(5000), `${'é€\u{1F600}'.repeat(900)}\ud800x`, '\udc00'.repeat(3000), `${'x'.repeat(2047)}\u{1F600}`]) {
+    assert.ok(encodeUtf8(text).equals(Buffer.from(text)), `length ${text.length}`);
+  }
 });

@@ -4,7 +4,8 @@ import { newId } from '../ids.js';
 import type { Message, MessageStatus, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionChunk, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import { isAbort } from '../upstream/error-mapping.js';
-import type { CachedHistoryEntry, HistoryCache } from './history-cache.js';
+import { messageList, type MessageList } from '../upstream/chat-request-body.js';
+import type { HistoryCache } from './history-cache.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
 export interface ChatInput {
@@ -110,7 +111,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     }
     const userTokens = contentTokens + TOKENS_PER_MESSAGE;
 
-    let history: { entries: CachedHistoryEntry[]; tokens: number } = { entries: [], tokens: 0 };
+    let history: { messages: MessageList; tokens: number } = { messages: [], tokens: 0 };
     const now = new Date().toISOString();
     const userMessage = {
       id: newId(),
@@ -145,11 +146,8 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       conversationId,
       promptTokens,
       request: {
-        messages: [
-          systemMessage,
-          ...history.entries.map((m) => m.message),
-          { role: 'user', content: input.message },
-        ],
+        // Frozen, like the rest, so the list's JSON is made from its parts' (see messageList).
+        messages: messageList(systemMessage, history.messages, Object.freeze({ role: 'user' as const, content: input.message })),
       },
     };
   }

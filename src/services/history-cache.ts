@@ -1,5 +1,6 @@
 import type { HistoryEntry, Storage } from '../storage/storage.js';
 import type { ChatCompletionMessageParam } from '../upstream/chat-model.js';
+import { carriedJsonBytes, historyList, type MessageList } from '../upstream/chat-request-body.js';
 import { type HistorySource, toModelMessage, walkHistory } from './history.js';
 
 /** A stored message as history needs it, with its model message built once and frozen (it is shared between turns). */
@@ -7,6 +8,14 @@ export interface CachedHistoryEntry extends HistoryEntry {
   readonly message: ChatCompletionMessageParam;
   /** Estimated heap bytes, for the cache's bound. */
   readonly size: number;
+}
+
+export interface HistorySelection {
+  /** Oldest first. */
+  entries: CachedHistoryEntry[];
+  tokens: number;
+  /** The entries' model messages, with their JSON made (see historyList). */
+  messages: MessageList;
 }
 
 /** What is kept of one conversation: its newest messages, a contiguous run. */
@@ -18,6 +27,8 @@ interface CachedConversation {
   /** The newest seq read (0 for an empty conversation; seqs start at 1). */
   lastSeq: number;
   bytes: number;
+  /** The model messages of the last selection: the next one's JSON is mostly its JSON (historyList). Counted in `bytes`. */
+  lastSelected: MessageList | undefined;
 }
 
 export interface HistoryCacheOptions {
@@ -98,6 +109,7 @@ export function historyCache(options: HistoryCacheOptions) {
       complete: entry.complete,
       lastSeq: added[0]!.seq,
       bytes: entry.bytes + sizeOf(added),
+      lastSelected: entry.lastSelected,
     };
   }
 
@@ -142,11 +154,12 @@ export function historyCache(options: HistoryCacheOptions) {
     /**
      * The newest messages of a conversation that fit `budget`, oldest first, and their
      * tokens: exactly what HistoryWalk's rules keep over all the stored messages.
+     * `messages` are their model messages as a list whose JSON is already made.
      */
-    async select(conversationId: string, budget: number): Promise<{ entries: CachedHistoryEntry[]; tokens: number }> {
+    async select(conversationId: string, budget: number): Promise<HistorySelection> {
       const started = generation;
       const entry = conversations.get(conversationId);
-      const view = (entry && (await refreshed(conversationId, entry))) ?? { newestFirst: [], complete: false, lastSeq: 0, bytes: 0 };
+      const view = (entry && (await refreshed(conversationId, entry))) ?? { newestFirst: [], complete: false, lastSeq: 0, bytes: 0, lastSelected: undefined };
       // One walk as far back as the largest budget reaches (reading older messages once),
       // which also answers for this turn's budget; the run keeps no more than it needed.
       const walk = await walkHistory(source(conversationId, view), Math.max(coverTokens, budget));
@@ -155,9 +168,12 @@ export function historyCache(options: HistoryCacheOptions) {
         view.newestFirst = view.newestFirst.slice(0, walk.seen);
         view.complete = false;
       }
+      const { messages: entries, tokens } = walk.selectedWithin(budget);
+      const messages = historyList(entries.map((e) => e.message), view.lastSelected);
+      view.bytes += carriedJsonBytes(messages) - (view.lastSelected ? carriedJsonBytes(view.lastSelected) : 0);
+      view.lastSelected = messages;
       if (generation === started && conversations.get(conversationId) === entry) store(conversationId, view);
-      const { messages, tokens } = walk.selectedWithin(budget);
-      return { entries: messages, tokens };
+      return { entries, tokens, messages };
     },
 
     /** Forgets a conversation (deleted). */

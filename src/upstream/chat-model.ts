@@ -14,7 +14,7 @@ import { ATTEMPT_LISTENER } from './openai-client.js';
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
 
 export interface ChatRequest {
-  messages: ChatCompletionMessageParam[];
+  messages: readonly ChatCompletionMessageParam[];
   tools?: ChatCompletionTool[];
 }
 
@@ -86,7 +86,7 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
    * timeouts, error classes, SSE parsing: what `chat.completions.create` calls), with
    * the body already serialised: see chatRequestBody.
    */
-  function post<T>(openai: OpenAI, body: string, stream: boolean, call: ReturnType<typeof track>): Promise<T> {
+  function post<T>(openai: OpenAI, body: Uint8Array, stream: boolean, call: ReturnType<typeof track>): Promise<T> {
     return openai.post<T>('/chat/completions', { ...call.requestOptions, body, stream }) as Promise<T>;
   }
   /** Per-call bookkeeping: started at the first attempt, finished once (success, error or stream end). */
@@ -96,7 +96,7 @@ export function chatModel(client: OpenAI | undefined, config: Config['openai'], 
     return {
       requestOptions: {
         signal: options.signal,
-        // The body goes as JSON text (see post).
+        // The body goes as UTF-8 JSON already made (see post).
         headers: { 'content-type': 'application/json', ...(options.requestId && { 'x-request-id': options.requestId }) },
         // The SDK copies fetchOptions into every attempt's fetch; our fetch calls this back.
         fetchOptions: { [ATTEMPT_LISTENER]: () => void attempts++ } as {},

@@ -1,4 +1,8 @@
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { encodeUtf8 } from './node-http-fetch.js';
+
+type Message = ChatCompletionMessageParam;
+export type MessageList = readonly Message[];
 
 /**
  * The JSON text of frozen messages, made once. A conversation's history is sent again on
@@ -8,7 +12,7 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
  */
 const messageJson = new WeakMap<object, string>();
 
-function jsonOf(message: ChatCompletionMessageParam): string {
+function jsonOf(message: Message): string {
   let text = messageJson.get(message);
   if (text === undefined) {
     text = JSON.stringify(message);
@@ -17,13 +21,112 @@ function jsonOf(message: ChatCompletionMessageParam): string {
   return text;
 }
 
+const joinJson = (messages: MessageList, from = 0): string => {
+  const parts = new Array<string>(messages.length - from);
+  for (let i = from; i < messages.length; i++) parts[i - from] = jsonOf(messages[i]!);
+  return parts.join(',');
+};
+
+const COMMA = Buffer.from(',');
+
 /**
- * The request body of a chat completion as JSON text: the same value as
- * `JSON.stringify({ ...fields, messages })`, with each frozen message serialised once.
+ * What a list made here carries: the UTF-8 JSON of its messages, joined by commas (the
+ * inside of the array), in pieces to be copied into the request body as they are. Kept
+ * out of the V8 heap on purpose: a long conversation's history is ~45 KiB per turn in
+ * flight, and as strings those were the garbage collector's biggest load (measured).
  */
-export function chatRequestBody(fields: Record<string, unknown>, messages: readonly ChatCompletionMessageParam[]): string {
-  const head = JSON.stringify(fields);
-  let list = '';
-  for (let i = 0; i < messages.length; i++) list += (i === 0 ? '' : ',') + jsonOf(messages[i]!);
-  return `${head.length > 2 ? `${head.slice(0, -1)},` : '{'}"messages":[${list}]}`;
+const JSON_PIECES = Symbol('jsonPieces');
+type Pieces = readonly Buffer[];
+type ListWithPieces = MessageList & { readonly [JSON_PIECES]?: Pieces };
+
+const piecesOf = (list: MessageList): Pieces | undefined => (list as ListWithPieces)[JSON_PIECES];
+
+function frozenList(messages: Message[], pieces: Pieces | undefined): MessageList {
+  if (pieces) Object.defineProperty(messages, JSON_PIECES, { value: pieces });
+  return Object.freeze(messages);
 }
+
+/** Bytes of JSON a list made here carries (0 for any other list). */
+export function carriedJsonBytes(list: MessageList): number {
+  let bytes = 0;
+  for (const piece of piecesOf(list) ?? []) bytes += piece.length;
+  return bytes;
+}
+
+const allFrozen = (messages: MessageList, from = 0): boolean => {
+  for (let i = from; i < messages.length; i++) if (!Object.isFrozen(messages[i])) return false;
+  return true;
+};
+
+/**
+ * One frozen list of the parts in order: single messages, and lists (a history from
+ * historyList). When every single message is frozen and every list was made here, the
+ * list carries its JSON, made from the parts' JSON: nothing is serialised again.
+ */
+export function messageList(...parts: Array<Message | MessageList>): MessageList {
+  const messages: Message[] = [];
+  let pieces: Buffer[] | undefined = [];
+  for (const part of parts) {
+    if (Array.isArray(part)) {
+      const list = part as MessageList;
+      for (let i = 0; i < list.length; i++) messages.push(list[i]!);
+      const inner = piecesOf(list);
+      if (!inner) pieces = undefined;
+      else if (pieces && inner.length) pieces.push(...(pieces.length ? [COMMA] : []), ...inner);
+    } else {
+      const message = part as Message;
+      messages.push(message);
+      if (!Object.isFrozen(message)) pieces = undefined;
+      else if (pieces) pieces.push(...(pieces.length ? [COMMA] : []), encodeUtf8(jsonOf(message)));
+    }
+  }
+  return frozenList(messages, pieces);
+}
+
+/**
+ * A conversation's history as a frozen list carrying its JSON (see messageList), made
+ * from the `previous` turn's list where they overlap: a turn's history is usually the
+ * last one's with a few new messages at the end and a few old ones gone from the start,
+ * so its JSON is a view of the last one's plus the new messages', whatever its length.
+ * Messages must be frozen all the way down (the history cache's are); the ones
+ * serialised here are checked.
+ */
+export function historyList(messages: MessageList, previous: MessageList | undefined): MessageList {
+  const copy = messages.slice();
+  if (!messages.length) return frozenList(copy, []);
+  const fresh = () => frozenList(copy, allFrozen(messages) ? [encodeUtf8(joinJson(messages))] : undefined);
+  const before = previous && piecesOf(previous);
+  if (!previous || !before || before.length !== 1) return fresh();
+  // Where this list starts in the previous one (usually a few messages in); the
+  // overlap must then be the same messages, in order, or the JSON is made afresh.
+  const start = previous.indexOf(messages[0]!);
+  if (start < 0) return fresh();
+  const overlap = Math.min(previous.length - start, messages.length);
+  for (let i = 1; i < overlap; i++) if (messages[i] !== previous[start + i]) return fresh();
+  if (!allFrozen(messages, overlap)) return frozenList(copy, undefined);
+
+  const bytes = before[0]!;
+  let from = 0;
+  for (let i = 0; i < start; i++) from += Buffer.byteLength(jsonOf(previous[i]!)) + 1;
+  let to = bytes.length;
+  for (let i = start + overlap; i < previous.length; i++) to -= Buffer.byteLength(jsonOf(previous[i]!)) + 1;
+  const kept = bytes.subarray(from, to);
+  if (overlap === messages.length) return frozenList(copy, [kept]);
+  // One copy per turn keeps the pieces to one buffer, so the next turn can view it again.
+  return frozenList(copy, [Buffer.concat([kept, COMMA, encodeUtf8(joinJson(messages, overlap))])]);
+}
+
+/**
+ * The request body of a chat completion as UTF-8 JSON: the same value as
+ * `JSON.stringify({ ...fields, messages })`, with each frozen message, and the JSON a
+ * list from messageList / historyList carries, serialised once.
+ */
+export function chatRequestBody(fields: Record<string, unknown>, messages: MessageList): Buffer {
+  const head = JSON.stringify(fields);
+  const open = `${head.length > 2 ? `${head.slice(0, -1)},` : '{'}"messages":[`;
+  const pieces = piecesOf(messages);
+  if (!pieces) return encodeUtf8(`${open}${joinJson(messages)}]}`);
+  return Buffer.concat([Buffer.from(open), ...pieces, CLOSE]);
+}
+
+const CLOSE = Buffer.from(']}');
