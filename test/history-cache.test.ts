@@ -11,6 +11,7 @@ import { loadTokenCounter, TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from '../src/s
 import { openStorage } from '../src/storage/open-storage.js';
 import type { HistoryEntry, Storage } from '../src/storage/storage.js';
 import { chatModel } from '../src/upstream/chat-model.js';
+import { chatRequestBody } from '../src/upstream/chat-request-body.js';
 import { TEST_DATABASES, type TestDatabase } from './helpers/databases.js';
 import { mulberry32 } from './helpers/random.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
@@ -157,6 +158,8 @@ for (const database of TEST_DATABASES) {
       assert.deepEqual(got.entries.map(plain), expected, `budget ${budget}`);
       // What goes upstream, byte for byte.
       assert.equal(JSON.stringify(got.entries.map((e) => e.message)), JSON.stringify(expected.map(toModelMessage)));
+      // The JSON the selection carries (made from the last turn's where they overlap) is the same.
+      assert.equal(chatRequestBody({}, got.messages).toString('utf8'), JSON.stringify({ messages: expected.map(toModelMessage) }));
       assert.equal(got.tokens, expected.reduce((sum, m) => sum + m.tokens, 0));
     }
 
@@ -198,6 +201,36 @@ for (const database of TEST_DATABASES) {
         assert.deepEqual(got.entries.map(plain), expected);
       }
       assert.deepEqual(calls, { newestFirst: 0, newerThan: 5 });
+    });
+
+    test('of turns that started from the same cached history, the one that read the newest messages is kept', async () => {
+      const id = await newConversation();
+      await a.append(id, [{ role: 'user', content: 'first', tokens: 5, status: 'complete' }]);
+      let gate: Promise<void> | undefined;
+      const rows: number[] = [];
+      const gated: Storage['messages'] = {
+        ...a.storage.messages,
+        newerThan: async (...args) => {
+          const waitFor = gate;
+          gate = undefined;
+          await waitFor;
+          const newer = await a.storage.messages.newerThan(...args);
+          rows.push(newer.length);
+          return newer;
+        },
+      };
+      const history = historyCache({ storage: { messages: gated }, coverTokens: COVER });
+      await history.select(id, COVER);
+      await a.append(id, [{ role: 'assistant', content: 'second', tokens: 5, status: 'complete' }]);
+      let open!: () => void;
+      gate = new Promise((resolve) => (open = resolve));
+      const late = history.select(id, COVER); // reads once the gate opens, after a third message
+      await history.select(id, COVER); // reads the second message and is kept
+      await a.append(id, [{ role: 'user', content: 'third', tokens: 5, status: 'complete' }]);
+      open();
+      assert.deepEqual((await late).entries.map((e) => e.content), ['first', 'second', 'third']);
+      assert.deepEqual((await history.select(id, COVER)).entries.map((e) => e.content), ['first', 'second', 'third']);
+      assert.deepEqual(rows, [1, 2, 0], 'the last turn had nothing new to read: the late, fresher history was kept');
     });
 
     test('concurrent turns in one conversation each see a gap-free history holding every message committed before the turn', async () => {

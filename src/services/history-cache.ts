@@ -87,7 +87,8 @@ function cached(entry: HistoryEntry): CachedHistoryEntry {
  * and SQLite has one writer at a time. Messages are never edited, and a deleted
  * conversation 404s before its history is read (its entry is dropped as well).
  * Several instances on one database each keep their own entries; concurrent turns in
- * one conversation each work on their own copy, and the last to finish is kept.
+ * one conversation each work on their own copy, and the one that read the most recent
+ * messages is kept.
  */
 export function historyCache(options: HistoryCacheOptions) {
   const { storage, coverTokens } = options;
@@ -172,7 +173,10 @@ export function historyCache(options: HistoryCacheOptions) {
       const messages = historyList(entries.map((e) => e.message), view.lastSelected);
       view.bytes += carriedJsonBytes(messages) - (view.lastSelected ? carriedJsonBytes(view.lastSelected) : 0);
       view.lastSelected = messages;
-      if (generation === started && conversations.get(conversationId) === entry) store(conversationId, view);
+      // The freshest view is kept: with many turns in flight in one conversation, the next
+      // turn then reads only what was appended since the latest read, not since an old one.
+      const current = conversations.get(conversationId);
+      if (generation === started && (current === entry || !current || view.lastSeq >= current.lastSeq)) store(conversationId, view);
       return { entries, tokens, messages };
     },
 
