@@ -61,3 +61,38 @@ test('the per-call log line counts every attempt of a retried call', async () =>
     await f.close();
   }
 });
+
+test('a secret logged by mistake is redacted at any of four levels, in errors too; everything else is logged as it was', async () => {
+  const { Writable } = await import('node:stream');
+  const { default: pino } = await import('pino');
+  const { loggerOptions, redactSecrets } = await import('../src/http/logger.js');
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) });
+  const log = pino(loggerOptions('info'), sink);
+
+  const error = Object.assign(new Error('upstream failed'), { status: 401, config: { headers: { Authorization: 'Bearer sk-in-an-error' } } });
+  const request = { headers: { authorization: 'Bearer oab_secret', cookie: 'sid=secret', 'x-api-key': 'sk-x-api-key', accept: 'json' } };
+  const config = { openai: { apiKey: 'sk-config' }, redisUrl: 'redis://:password@host', port: 8000 };
+  log.info({ req: request, config, api_key: 'sk-top', nested: { deeper: { api_key: 'sk-deep' } }, list: [{ apiKey: 'sk-in-list' }], count: 3 }, 'oops');
+  log.error({ err: error }, 'failed');
+  const text = lines.join('');
+  for (const secret of ['oab_secret', 'sid=secret', 'sk-x-api-key', 'sk-config', 'password@host', 'sk-top', 'sk-deep', 'sk-in-list', 'sk-in-an-error']) {
+    assert.ok(!text.includes(secret), `${secret} is not logged`);
+  }
+  const [first, second] = lines.map((l) => JSON.parse(l));
+  assert.equal(first.req.headers.accept, 'json');
+  assert.equal(first.req.headers.authorization, '[redacted]');
+  assert.equal(first.config.port, 8000);
+  assert.equal(first.count, 3);
+  assert.equal(second.err.message, 'upstream failed');
+  assert.equal(second.err.type, 'Error');
+  assert.ok(second.err.stack.includes('upstream failed'));
+  assert.equal(second.err.status, 401);
+  assert.equal(second.err.config.headers.Authorization, '[redacted]');
+  // The logged objects themselves are left as they were.
+  assert.equal(request.headers.authorization, 'Bearer oab_secret');
+  assert.equal(error.config.headers.Authorization, 'Bearer sk-in-an-error');
+
+  const clean = { method: 'POST', route: '/chat', status: 200, nested: { a: [1, 2] } };
+  assert.equal(redactSecrets(clean), clean, 'an object without secrets is not copied');
+});

@@ -165,7 +165,7 @@ export function historyCache(options: HistoryCacheOptions) {
       // which also answers for this turn's budget; the run keeps no more than it needed.
       const walk = await walkHistory(source(conversationId, view), Math.max(coverTokens, budget));
       if (walk.stoppedAt && walk.seen < view.newestFirst.length) {
-        view.bytes -= sizeOf(view.newestFirst.slice(walk.seen));
+        for (let i = walk.seen; i < view.newestFirst.length; i++) view.bytes -= view.newestFirst[i]!.size;
         view.newestFirst = view.newestFirst.slice(0, walk.seen);
         view.complete = false;
       }

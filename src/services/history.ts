@@ -25,11 +25,12 @@ const MIN_MESSAGE_TOKENS = 4;
  * units up to the first one that does not fit.
  */
 export class HistoryWalk<T extends HistoryEntry> {
-  /** Messages of the units kept, newest first. */
+  /**
+   * Messages of the units kept, newest first. A unit is one message, or tool answers
+   * followed by the assistant message that called them: every unit ends with its one
+   * message that is not a tool answer, which is how selectedWithin finds units again.
+   */
   private readonly kept: T[] = [];
-  /** Per unit kept, newest first: tokens used and `kept.length` once it was added. */
-  private readonly unitUsed: number[] = [];
-  private readonly unitEnd: number[] = [];
   /** Tool messages waiting for the assistant message that called them, newest first. */
   private answers: T[] = [];
   private answerTokens = 0;
@@ -67,8 +68,6 @@ export class HistoryWalk<T extends HistoryEntry> {
     if (calls) for (const answer of this.answers) this.kept.push(answer);
     this.kept.push(message);
     this.dropAnswers();
-    this.unitUsed.push(this.used);
-    this.unitEnd.push(this.kept.length);
     return true;
   }
 
@@ -79,12 +78,27 @@ export class HistoryWalk<T extends HistoryEntry> {
 
   /** What a walk with `budget` (at most this walk's) keeps, oldest first, and its tokens. */
   selectedWithin(budget: number): { messages: T[]; tokens: number } {
-    let units = this.unitUsed.length;
-    while (units > 0 && this.unitUsed[units - 1]! > budget) units--;
-    const end = units ? this.unitEnd[units - 1]! : 0;
+    const kept = this.kept;
+    let end = kept.length;
+    let tokens = this.used;
+    if (budget < this.used) {
+      // The same units, newest first, up to the first that does not fit.
+      end = 0;
+      tokens = 0;
+      let unit = 0;
+      for (let i = 0; i < kept.length; i++) {
+        const message = kept[i]!;
+        unit += message.tokens;
+        if (message.role === 'tool') continue;
+        if (tokens + unit > budget) break;
+        tokens += unit;
+        unit = 0;
+        end = i + 1;
+      }
+    }
     const messages = new Array<T>(end);
-    for (let i = 0; i < end; i++) messages[i] = this.kept[end - 1 - i]!;
-    return { messages, tokens: units ? this.unitUsed[units - 1]! : 0 };
+    for (let i = 0; i < end; i++) messages[i] = kept[end - 1 - i]!;
+    return { messages, tokens };
   }
 
   /** Enough rows for the rest of the budget at the average size so far (plus a margin). */

@@ -64,18 +64,21 @@ const allFrozen = (messages: MessageList, from = 0): boolean => {
  * list carries its JSON, made from the parts' JSON: nothing is serialised again.
  */
 export function messageList(...parts: Array<Message | MessageList>): MessageList {
-  const messages: Message[] = [];
+  let length = 0;
+  for (const part of parts) length += Array.isArray(part) ? part.length : 1;
+  const messages = new Array<Message>(length);
+  let at = 0;
   let pieces: Buffer[] | undefined = [];
   for (const part of parts) {
     if (Array.isArray(part)) {
       const list = part as MessageList;
-      for (let i = 0; i < list.length; i++) messages.push(list[i]!);
+      for (let i = 0; i < list.length; i++) messages[at++] = list[i]!;
       const inner = piecesOf(list);
       if (!inner) pieces = undefined;
       else if (pieces && inner.length) pieces.push(...(pieces.length ? [COMMA] : []), ...inner);
     } else {
       const message = part as Message;
-      messages.push(message);
+      messages[at++] = message;
       if (!Object.isFrozen(message)) pieces = undefined;
       else if (pieces) pieces.push(...(pieces.length ? [COMMA] : []), encodeUtf8(jsonOf(message)));
     }
@@ -89,12 +92,12 @@ export function messageList(...parts: Array<Message | MessageList>): MessageList
  * last one's with a few new messages at the end and a few old ones gone from the start,
  * so its JSON is a view of the last one's plus the new messages', whatever its length.
  * Messages must be frozen all the way down (the history cache's are); the ones
- * serialised here are checked.
+ * serialised here are checked. The array itself is frozen and returned: the caller
+ * hands it over.
  */
-export function historyList(messages: MessageList, previous: MessageList | undefined): MessageList {
-  const copy = messages.slice();
-  if (!messages.length) return frozenList(copy, []);
-  const fresh = () => frozenList(copy, allFrozen(messages) ? [encodeUtf8(joinJson(messages))] : undefined);
+export function historyList(messages: Message[], previous: MessageList | undefined): MessageList {
+  if (!messages.length) return frozenList(messages, []);
+  const fresh = () => frozenList(messages, allFrozen(messages) ? [encodeUtf8(joinJson(messages))] : undefined);
   const before = previous && piecesOf(previous);
   if (!previous || !before || before.length !== 1) return fresh();
   // Where this list starts in the previous one (usually a few messages in); the
@@ -103,7 +106,7 @@ export function historyList(messages: MessageList, previous: MessageList | undef
   if (start < 0) return fresh();
   const overlap = Math.min(previous.length - start, messages.length);
   for (let i = 1; i < overlap; i++) if (messages[i] !== previous[start + i]) return fresh();
-  if (!allFrozen(messages, overlap)) return frozenList(copy, undefined);
+  if (!allFrozen(messages, overlap)) return frozenList(messages, undefined);
 
   const bytes = before[0]!;
   let from = 0;
@@ -111,9 +114,9 @@ export function historyList(messages: MessageList, previous: MessageList | undef
   let to = bytes.length;
   for (let i = start + overlap; i < previous.length; i++) to -= Buffer.byteLength(jsonOf(previous[i]!)) + 1;
   const kept = bytes.subarray(from, to);
-  if (overlap === messages.length) return frozenList(copy, [kept]);
+  if (overlap === messages.length) return frozenList(messages, [kept]);
   // One copy per turn keeps the pieces to one buffer, so the next turn can view it again.
-  return frozenList(copy, [Buffer.concat([kept, COMMA, encodeUtf8(joinJson(messages, overlap))])]);
+  return frozenList(messages, [Buffer.concat([kept, COMMA, encodeUtf8(joinJson(messages, overlap))])]);
 }
 
 /**
