@@ -30,7 +30,8 @@ export class HistoryWalk<T extends HistoryEntry> {
    * followed by the assistant message that called them: every unit ends with its one
    * message that is not a tool answer, which is how selectedWithin finds units again.
    */
-  private readonly kept: T[] = [];
+  private kept: T[] = [];
+  private keptCount = 0;
   /** Tool messages waiting for the assistant message that called them, newest first. */
   private answers: T[] = [];
   private answerTokens = 0;
@@ -65,10 +66,26 @@ export class HistoryWalk<T extends HistoryEntry> {
       return false;
     }
     this.used += cost;
-    if (calls) for (const answer of this.answers) this.kept.push(answer);
-    this.kept.push(message);
+    if (calls) for (const answer of this.answers) this.keep(answer);
+    this.keep(message);
     this.dropAnswers();
     return true;
+  }
+
+  /**
+   * Room for `more` kept messages at once: a history walk keeps ~1,000 messages, and
+   * growing the array one push at a time allocated three times that (measured).
+   */
+  reserve(more: number): void {
+    if (this.keptCount + more <= this.kept.length) return;
+    const larger = new Array<T>(this.keptCount + more);
+    for (let i = 0; i < this.keptCount; i++) larger[i] = this.kept[i]!;
+    this.kept = larger;
+  }
+
+  /** Into the reserved room, or one past the end (the array grows). */
+  private keep(message: T): void {
+    this.kept[this.keptCount++] = message;
   }
 
   private dropAnswers(): void {
@@ -79,14 +96,14 @@ export class HistoryWalk<T extends HistoryEntry> {
   /** What a walk with `budget` (at most this walk's) keeps, oldest first, and its tokens. */
   selectedWithin(budget: number): { messages: T[]; tokens: number } {
     const kept = this.kept;
-    let end = kept.length;
+    let end = this.keptCount;
     let tokens = this.used;
     if (budget < this.used) {
       // The same units, newest first, up to the first that does not fit.
       end = 0;
       tokens = 0;
       let unit = 0;
-      for (let i = 0; i < kept.length; i++) {
+      for (let i = 0; i < this.keptCount; i++) {
         const message = kept[i]!;
         unit += message.tokens;
         if (message.role === 'tool') continue;
@@ -115,6 +132,7 @@ export async function walkHistory<T extends HistoryEntry>(source: HistorySource<
   for (;;) {
     const batch = await source(walk.wantMore());
     if (!batch.length) return walk;
+    walk.reserve(batch.length);
     for (const message of batch) if (!walk.add(message)) return walk;
   }
 }
