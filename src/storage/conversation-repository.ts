@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { toPage } from './page.js';
-import { precompile } from './precompiled-query.js';
+import { precompiler, type RunCompiled } from './precompiled-query.js';
 import type { ConversationsTable, Database } from './schema.js';
 import type { Conversation, ConversationRepository } from './storage.js';
 
@@ -13,18 +13,19 @@ const toConversation = (r: Selectable<ConversationsTable>): Conversation => ({
 });
 
 /** The queries every chat turn runs, compiled once per database. */
-export function conversationQueries(db: Kysely<Database>) {
+export function conversationQueries(db: Kysely<Database>, run?: RunCompiled) {
+  const compile = precompiler(db, run);
   return {
-    create: precompile(db, ['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Selectable<ConversationsTable>) =>
+    create: compile(['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Selectable<ConversationsTable>) =>
       db.insertInto('conversations').values(row),
     ),
-    get: precompile(db, ['userId', 'id'], (a: { userId: string; id: string }) =>
+    get: compile(['userId', 'id'], (a: { userId: string; id: string }) =>
       db.selectFrom('conversations').selectAll().where('id', '=', a.id).where('user_id', '=', a.userId),
     ),
-    touch: precompile(db, ['id', 'updatedAt'], (a: { id: string; updatedAt: string }) =>
+    touch: compile(['id', 'updatedAt'], (a: { id: string; updatedAt: string }) =>
       db.updateTable('conversations').set({ updated_at: a.updatedAt }).where('id', '=', a.id),
     ),
-    touchAndTitle: precompile(db, ['id', 'updatedAt', 'title'], (a: { id: string; updatedAt: string; title: string }) =>
+    touchAndTitle: compile(['id', 'updatedAt', 'title'], (a: { id: string; updatedAt: string; title: string }) =>
       db
         .updateTable('conversations')
         .set((eb) => ({ updated_at: a.updatedAt, title: eb.fn.coalesce('title', eb.val(a.title)) }))

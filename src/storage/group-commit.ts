@@ -1,4 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
+import { type RunCompiled, throughKysely } from './precompiled-query.js';
 
 const SAVEPOINT = CompiledQuery.raw('savepoint grouped');
 const RELEASE = CompiledQuery.raw('release grouped');
@@ -38,7 +39,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * A transaction's work must only use the executor it is given (as with any Kysely
  * transaction: the connection is held for the group).
  */
-export function groupCommit<DB>(db: Kysely<DB>): <T>(work: (executor: Kysely<DB>) => Promise<T>) => Promise<T> {
+export function groupCommit<DB>(db: Kysely<DB>, run: RunCompiled = throughKysely): <T>(work: (executor: Kysely<DB>) => Promise<T>) => Promise<T> {
   let queue: Job[] = [];
   let running = false;
 
@@ -74,15 +75,15 @@ export function groupCommit<DB>(db: Kysely<DB>): <T>(work: (executor: Kysely<DB>
   async function inSavepoints(group: Job[], tx: Kysely<DB>): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (const job of group) {
-      await tx.executeQuery(SAVEPOINT);
+      await run(tx, SAVEPOINT);
       try {
         outcomes.push({ ok: true, value: await job.work(tx) });
       } catch (error) {
         // If this fails too, the error ended the whole transaction: the group fails.
-        await tx.executeQuery(ROLLBACK_TO);
+        await run(tx, ROLLBACK_TO);
         outcomes.push({ ok: false, error });
       }
-      await tx.executeQuery(RELEASE);
+      await run(tx, RELEASE);
     }
     return outcomes;
   }

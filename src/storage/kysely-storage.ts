@@ -4,6 +4,7 @@ import { embeddingRepository } from './embedding-repository.js';
 import { groupCommit } from './group-commit.js';
 import { messageQueries, messageRepository } from './message-repository.js';
 import { migrations } from './migrations/index.js';
+import type { RunCompiled } from './precompiled-query.js';
 import type { Database } from './schema.js';
 import type { SqlDialectName, Storage, VectorSearchMethod } from './storage.js';
 import { taskRepository } from './task-repository.js';
@@ -13,10 +14,10 @@ type Repositories = Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>;
 
 /** The hot queries, compiled once and run on the database or any transaction of it. */
 type CompiledQueries = ReturnType<typeof compiledQueries>;
-const compiledQueries = (db: Kysely<Database>) => ({
-  users: userQueries(db),
-  conversations: conversationQueries(db),
-  messages: messageQueries(db),
+const compiledQueries = (db: Kysely<Database>, run?: RunCompiled) => ({
+  users: userQueries(db, run),
+  conversations: conversationQueries(db, run),
+  messages: messageQueries(db, run),
 });
 
 function repositories(
@@ -47,12 +48,14 @@ export function kyselyStorage(
     vectorSearch?: VectorSearchMethod;
     /** One writer connection (SQLite): concurrent transactions share commits (see group-commit). */
     groupCommit?: boolean;
+    /** How the hot compiled queries run (default: through Kysely). */
+    run?: RunCompiled;
   } = {},
 ): Storage {
   let method: Promise<VectorSearchMethod> | undefined;
   const vectorSearch = () => (method ??= options.vectorSearch ? Promise.resolve(options.vectorSearch) : detectPgvector(db));
-  const queries = compiledQueries(db);
-  const inTransaction = options.groupCommit ? groupCommit(db) : <T>(work: (tx: Kysely<Database>) => Promise<T>) => db.transaction().execute(work);
+  const queries = compiledQueries(db, options.run);
+  const inTransaction = options.groupCommit ? groupCommit(db, options.run) : <T>(work: (tx: Kysely<Database>) => Promise<T>) => db.transaction().execute(work);
   return {
     ...repositories(dialect, db, queries, vectorSearch),
     transaction: (work) => inTransaction((tx) => work(repositories(dialect, tx, queries, vectorSearch))),

@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { toPage } from './page.js';
-import { precompile } from './precompiled-query.js';
+import { precompiler, type RunCompiled } from './precompiled-query.js';
 import type { Database, MessagesTable } from './schema.js';
 import type { HistoryEntry, Message, MessageRepository } from './storage.js';
 
@@ -31,14 +31,14 @@ const toHistoryEntry = (r: HistoryRow): HistoryEntry => ({
 type HistoryRow = Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUMNS)[number]>;
 
 /** The queries every chat turn runs, compiled once per database. */
-export function messageQueries(db: Kysely<Database>) {
+export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
+  const compile = precompiler(db, run);
   return {
-    append: precompile(
-      db,
+    append: compile(
       ['id', 'conversation_id', 'role', 'content', 'tokens', 'status', 'tool_calls', 'tool_call_id', 'created_at'],
       (row: Required<Omit<Insertable<MessagesTable>, 'seq'>>) => db.insertInto('messages').values(row).returning('seq'),
     ),
-    newerThan: precompile(db, ['conversationId', 'afterSeq', 'limit'], (a: { conversationId: string; afterSeq: number; limit: number }) =>
+    newerThan: compile(['conversationId', 'afterSeq', 'limit'], (a: { conversationId: string; afterSeq: number; limit: number }) =>
       db
         .selectFrom('messages')
         .select(HISTORY_COLUMNS)

@@ -1,9 +1,17 @@
-import type { Compilable, Kysely, QueryResult } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 
 const NAME = Symbol('placeholder');
 
 /** Runs the query on `executor` (the database or a transaction of it) with these values. */
 export type PrecompiledQuery<A, R> = (executor: Kysely<any>, args: A) => Promise<QueryResult<R>>;
+
+/**
+ * How a compiled query is run on an executor: through Kysely, or, for SQLite, straight
+ * on the connection when that is what Kysely would do (see sqlite.ts).
+ */
+export type RunCompiled = <R>(executor: Kysely<any>, query: CompiledQuery<R>) => Promise<QueryResult<R>>;
+
+export const throughKysely: RunCompiled = (executor, query) => executor.executeQuery(query);
 
 /**
  * A query built and compiled once, then executed with new values (Kysely's
@@ -17,6 +25,7 @@ export function precompile<A extends Record<string, unknown>, R>(
   db: Kysely<any>,
   names: ReadonlyArray<keyof A & string>,
   build: (args: A) => Compilable<R>,
+  run: RunCompiled = throughKysely,
 ): PrecompiledQuery<A, R> {
   const standIns = Object.fromEntries(names.map((name) => [name, { [NAME]: name }])) as unknown as A;
   const compiled = build(standIns).compile();
@@ -25,9 +34,15 @@ export function precompile<A extends Record<string, unknown>, R>(
     if (!slots.includes(name)) throw new Error(`precompile: "${name}" is not a bound parameter of: ${compiled.sql}`);
   }
   return (executor, args) =>
-    executor.executeQuery<R>({ ...compiled, parameters: slots.map((slot, i) => (slot === undefined ? compiled.parameters[i] : args[slot])) });
+    run<R>(executor, { ...compiled, parameters: slots.map((slot, i) => (slot === undefined ? compiled.parameters[i] : args[slot])) });
 }
 
 function isStandIn(value: unknown): value is { [NAME]: string } {
   return typeof value === 'object' && value !== null && NAME in value;
 }
+
+/** `precompile` for one database and way of running: what a repository's queries are made with. */
+export const precompiler =
+  (db: Kysely<any>, run?: RunCompiled) =>
+  <A extends Record<string, unknown>, R>(names: ReadonlyArray<keyof A & string>, build: (args: A) => Compilable<R>): PrecompiledQuery<A, R> =>
+    precompile(db, names, build, run);

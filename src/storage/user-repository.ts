@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
-import { precompile } from './precompiled-query.js';
+import { precompiler, type RunCompiled } from './precompiled-query.js';
 import type { Database } from './schema.js';
 import type { ApiKeyRecord, User, UserRepository } from './storage.js';
 
 /** The queries every request runs, compiled once per database. */
-export function userQueries(db: Kysely<Database>) {
+export function userQueries(db: Kysely<Database>, run?: RunCompiled) {
+  const compile = precompiler(db, run);
   return {
     // No cache in front of it: a revoked key must fail on its very next request.
-    findByKeyHash: precompile(db, ['keyHash'], (a: { keyHash: string }) =>
+    findByKeyHash: compile(['keyHash'], (a: { keyHash: string }) =>
       db
         .selectFrom('api_keys')
         .innerJoin('users', 'users.id', 'api_keys.user_id')
