@@ -8,7 +8,6 @@ import { registerDocs } from './http/docs.js';
 import { BODY_LIMIT_BYTES, registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, RequestLogController } from './http/logger.js';
 import { registerMetrics } from './http/http-metrics.js';
-import { registerModelCallBatching } from './http/model-call-batching.js';
 import { registerModelCallLimits } from './http/model-call-limits.js';
 import { requestId } from './http/request-id.js';
 import { registerGracefulClose } from './http/shutdown.js';
@@ -62,7 +61,6 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, app.log, config.rateLimit.failOpen) : undefined;
   if (redis) app.addHook('onClose', async () => redis.close());
   await registerModelCallLimits(app, { config, redis, metrics });
-  registerModelCallBatching(app);
 
   const services = await createServices({
     config,
