@@ -3,7 +3,7 @@ import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify';
 import type { Config } from '../config/config.js';
 import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
-import type { RedisConnection } from '../limits/redis-connection.js';
+import { perTurnPipeline, type RedisConnection } from '../limits/redis-connection.js';
 import {
   currentWindow,
   LocalTokenBudgetStore,
@@ -45,7 +45,8 @@ const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavaila
  * returns the same store): the limit is per key across all model-calling endpoints.
  */
 function sharedRedisStore(redis: RedisConnection, prefix: string) {
-  const inner = new RedisStore(false, false, redis.client, prefix);
+  // The checks of one event-loop turn go to Redis in one pipeline (see perTurnPipeline).
+  const inner = new RedisStore(false, false, perTurnPipeline(redis.client), prefix);
   const store: FastifyRateLimitStore = {
     incr(key, callback, timeWindow, max) {
       inner.incr(

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { perTurnPipeline } from '../src/limits/redis-connection.js';
+
+const REDIS = process.env.TEST_REDIS_URL;
+
+describe('perTurnPipeline (real Redis)', { skip: !REDIS && 'TEST_REDIS_URL not set' }, () => {
+  let client: Redis;
+  let pipelines = 0;
+  const key = (name: string) => `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:${name}`;
+  before(async () => {
+    client = new Redis(REDIS!, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 });
+    await client.connect();
+    const pipeline = client.pipeline.bind(client);
+    client.pipeline = ((...args: Parameters<typeof pipeline>) => (pipelines++, pipeline(...args))) as typeof client.pipeline;
+  });
+  after(() => client.quit());
+
+  type Callback = (error: Error | null, result?: unknown) => void;
+  const call = (standIn: object, name: string, ...args: unknown[]) =>
+    new Promise<unknown>((resolve, reject) => (standIn as Record<string, (...a: unknown[]) => void>)[name]!(...args, ((error, result) => (error ? reject(error) : resolve(result))) as Callback));
+
+  test('the calls of one event-loop turn go in one pipeline, each with its own reply or error', async () => {
+    const standIn = perTurnPipeline(client);
+    standIn.defineCommand('oabIncr', { numberOfKeys: 1, lua: "if ARGV[1] == 'fail' then return redis.error_reply('asked to fail') end return redis.call('INCRBY', KEYS[1], ARGV[1])" });
+    const a = key('a');
+    const b = key('b');
+    pipelines = 0;
+    const replies = await Promise.allSettled([call(standIn, 'oabIncr', a, 1), call(standIn, 'oabIncr', a, 2), call(standIn, 'oabIncr', b, 'fail'), call(standIn, 'oabIncr', b, 5)]);
+    assert.equal(pipelines, 1, 'one pipeline for the turn');
+    assert.deepEqual(replies.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [1, 3, 'asked to fail', 5]);
+    // A later turn gets a pipeline of its own.
+    assert.equal(await call(standIn, 'oabIncr', a, 10), 13);
+    assert.equal(pipelines, 2);
+    await client.del(a, b);
+  });
+
+  test('with Redis gone, every call gets the error', async () => {
+    const gone = new Redis(REDIS!, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    await gone.connect();
+    gone.disconnect();
+    const standIn = perTurnPipeline(gone);
+    standIn.defineCommand('oabGet', { numberOfKeys: 1, lua: "return redis.call('GET', KEYS[1])" });
+    const replies = await Promise.allSettled([call(standIn, 'oabGet', key('x')), call(standIn, 'oabGet', key('y'))]);
+    assert.deepEqual(replies.map((r) => r.status), ['rejected', 'rejected']);
+  });
+});
