@@ -52,6 +52,11 @@ export async function connectRedis(url: string, log: FastifyBaseLogger, failOpen
   };
 }
 
+/** What a Redis-backed store needs of a client to define its Lua commands. */
+export interface CommandDefiner {
+  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
+}
+
 /**
  * A stand-in for `client` with only the commands defined through it (`defineCommand`,
  * as @fastify/rate-limit's store does), whose calls during one turn of the event loop
@@ -61,7 +66,7 @@ export async function connectRedis(url: string, log: FastifyBaseLogger, failOpen
  * tick, which is one request here, and measured no better. Each call still gets its
  * own reply or error (callbacks), and commandTimeout still applies to each command.
  */
-export function perTurnPipeline(client: Redis): { defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void } {
+export function perTurnPipeline(client: Redis): CommandDefiner {
   let pipeline: ChainableCommander | undefined;
   const current = (): Record<string, (...args: unknown[]) => unknown> => {
     if (!pipeline) {
@@ -75,7 +80,7 @@ export function perTurnPipeline(client: Redis): { defineCommand(name: string, de
     }
     return pipeline as unknown as Record<string, (...args: unknown[]) => unknown>;
   };
-  const standIn: Record<string, unknown> & { defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void } = {
+  const standIn: Record<string, unknown> & CommandDefiner = {
     defineCommand(name, definition) {
       client.defineCommand(name, definition);
       standIn[name] = (...args: unknown[]) => current()[name]!(...args);
