@@ -31,9 +31,11 @@ describe('perTurnPipeline (real Redis)', { skip: !REDIS && 'TEST_REDIS_URL not s
     const replies = await Promise.allSettled([call(standIn, 'oabIncr', a, 1), call(standIn, 'oabIncr', a, 2), call(standIn, 'oabIncr', b, 'fail'), call(standIn, 'oabIncr', b, 5)]);
     assert.equal(pipelines, 1, 'one pipeline for the turn');
     assert.deepEqual(replies.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [1, 3, 'asked to fail', 5]);
-    // A later turn gets a pipeline of its own.
-    assert.equal(await call(standIn, 'oabIncr', a, 10), 13);
+    // A later turn gets a pipeline of its own; built-in commands go through `call`, in the same pipeline.
+    const [incremented, read] = await Promise.all([call(standIn, 'oabIncr', a, 10), standIn.call('get', a)]);
+    assert.deepEqual([incremented, read], [13, '13']);
     assert.equal(pipelines, 2);
+    await assert.rejects(standIn.call('oabIncr', b, 'fail'), /asked to fail/);
     await client.del(a, b);
   });
 

@@ -3,7 +3,7 @@ import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify';
 import type { Config } from '../config/config.js';
 import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
-import { perTurnPipeline, type RedisConnection } from '../limits/redis-connection.js';
+import { perTurnPipeline, type RedisConnection, type TurnPipeline } from '../limits/redis-connection.js';
 import {
   currentWindow,
   LocalTokenBudgetStore,
@@ -44,9 +44,8 @@ const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavaila
  * failing closed, turned into our 503. Every route shares one counter per key (`child`
  * returns the same store): the limit is per key across all model-calling endpoints.
  */
-function sharedRedisStore(redis: RedisConnection, prefix: string) {
-  // The checks of one event-loop turn go to Redis in one pipeline (see perTurnPipeline).
-  const inner = new RedisStore(false, false, perTurnPipeline(redis.client), prefix);
+function sharedRedisStore(redis: RedisConnection, pipeline: TurnPipeline, prefix: string) {
+  const inner = new RedisStore(false, false, pipeline, prefix);
   const store: FastifyRateLimitStore = {
     incr(key, callback, timeWindow, max) {
       inner.incr(
@@ -80,6 +79,8 @@ export async function registerModelCallLimits(
   const { config, redis, metrics } = deps;
   const { perMinute, tokensPerMinute, failOpen } = config.rateLimit;
   if (!config.rateLimit.enabled) return;
+  // Both limits' Redis commands of one event-loop turn go to Redis as one pipeline.
+  const pipeline = redis && perTurnPipeline(redis.client);
 
   await app.register(rateLimit, {
     global: false,
@@ -91,7 +92,7 @@ export async function registerModelCallLimits(
     skipOnError: failOpen,
     ...(redis && {
       store: function SharedStore() {
-        return sharedRedisStore(redis, `${config.redisKeyPrefix}rl:`);
+        return sharedRedisStore(redis, pipeline!, `${config.redisKeyPrefix}rl:`);
       } as unknown as new () => FastifyRateLimitStore,
     }),
     onExceeded: () => metrics?.rateLimitRejected('requests'),
@@ -102,8 +103,8 @@ export async function registerModelCallLimits(
   const hooks: onRequestAsyncHookHandler[] = [app.rateLimit() as onRequestAsyncHookHandler];
 
   if (tokensPerMinute !== undefined) {
-    const store: TokenBudgetStore = redis
-      ? new RedisTokenBudgetStore(redis.client, `${config.redisKeyPrefix}tokens:`)
+    const store: TokenBudgetStore = pipeline
+      ? new RedisTokenBudgetStore(pipeline, `${config.redisKeyPrefix}tokens:`)
       : new LocalTokenBudgetStore();
     hooks.push(tokenBudget(store, tokensPerMinute, { failOpen, redis, metrics }));
   }

@@ -57,16 +57,24 @@ export interface CommandDefiner {
   defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
 }
 
+/** A client whose commands of one event-loop turn go to Redis together (see perTurnPipeline). */
+export interface TurnPipeline extends CommandDefiner {
+  /** Queues a command (built in, or defined through this) for this turn's pipeline; resolves with its reply. */
+  call(name: string, ...args: Array<string | number>): Promise<unknown>;
+}
+
 /**
- * A stand-in for `client` with only the commands defined through it (`defineCommand`,
- * as @fastify/rate-limit's store does), whose calls during one turn of the event loop
- * go to Redis together, as one pipeline, at the turn's end: under load, one write and
- * one read for many requests' limiter checks instead of a round trip each (measured:
+ * A stand-in for `client` whose commands during one turn of the event loop go to Redis
+ * together, as one pipeline, at the turn's end: under load, one write and one read for
+ * many requests' limit checks instead of a round trip each (measured:
  * bench/limiter-overhead.ts). ioredis' own auto-pipelining batches only within one
- * tick, which is one request here, and measured no better. Each call still gets its
- * own reply or error (callbacks), and commandTimeout still applies to each command.
+ * tick, which is one request here, and measured no better. Each command still gets its
+ * own reply or error, and commandTimeout still applies to each.
+ *
+ * Commands defined through it (`defineCommand`, as @fastify/rate-limit's store does)
+ * also appear on it as methods taking a callback, which is how that store calls them.
  */
-export function perTurnPipeline(client: Redis): CommandDefiner {
+export function perTurnPipeline(client: Redis): TurnPipeline {
   let pipeline: ChainableCommander | undefined;
   const current = (): Record<string, (...args: unknown[]) => unknown> => {
     if (!pipeline) {
@@ -80,11 +88,15 @@ export function perTurnPipeline(client: Redis): CommandDefiner {
     }
     return pipeline as unknown as Record<string, (...args: unknown[]) => unknown>;
   };
-  const standIn: Record<string, unknown> & CommandDefiner = {
+  const standIn: Record<string, unknown> & TurnPipeline = {
     defineCommand(name, definition) {
       client.defineCommand(name, definition);
       standIn[name] = (...args: unknown[]) => current()[name]!(...args);
     },
+    call: (name, ...args) =>
+      new Promise((resolve, reject) => {
+        current()[name]!(...args, (error: Error | null, reply: unknown) => (error ? reject(error) : resolve(reply)));
+      }),
   };
   return standIn;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { TurnPipeline } from './redis-connection.js';
 
 /**
  * Where model tokens used per API key are counted, in fixed one-minute windows
@@ -44,26 +44,33 @@ export class LocalTokenBudgetStore implements TokenBudgetStore {
   }
 }
 
-/** Shared counts: INCRBY on a per-key, per-window key that expires shortly after its window. */
+/** Adds to a window's count and keeps it a little longer than the window, atomically. */
+const ADD_TOKENS = {
+  numberOfKeys: 1,
+  lua: "redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1",
+};
+
+/**
+ * Shared counts: INCRBY on a per-key, per-window key that expires shortly after its
+ * window. Reads and adds of one event-loop turn go to Redis in one pipeline.
+ */
 export class RedisTokenBudgetStore implements TokenBudgetStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: TurnPipeline,
     private readonly prefix: string,
-  ) {}
+  ) {
+    redis.defineCommand('oabAddTokens', ADD_TOKENS);
+  }
 
   private key(key: string, window: number): string {
     return `${this.prefix}${key}:${window}`;
   }
 
   async used(key: string, window: number): Promise<number> {
-    return Number((await this.redis.get(this.key(key, window))) ?? 0);
+    return Number((await this.redis.call('get', this.key(key, window))) ?? 0);
   }
 
   async add(key: string, window: number, tokens: number): Promise<void> {
-    await this.redis
-      .multi()
-      .incrby(this.key(key, window), tokens)
-      .pexpire(this.key(key, window), 2 * TOKEN_WINDOW_MS)
-      .exec();
+    await this.redis.call('oabAddTokens', this.key(key, window), tokens, 2 * TOKEN_WINDOW_MS);
   }
 }
