@@ -7,6 +7,8 @@
 import { newId } from '../../src/ids.js';
 import { loadTokenCounter, TOKENS_PER_MESSAGE } from '../../src/services/token-counter.js';
 import { openStorage } from '../../src/storage/open-storage.js';
+// The tests' seeded generator, so every run seeds the same text.
+import { mulberry32 } from '../../test/helpers/random.js';
 
 const WORDS = (
   'the a to of and in that is for it with as on be this are was by at or from an have not you we can ' +
@@ -17,18 +19,6 @@ const WORDS = (
   'deadline quarter revenue forecast design server deploy feature release invoice contract travel flight ' +
   'hotel recipe dinner weekend article chapter exercise training model prompt function database query'
 ).split(' ');
-
-/** Deterministic pseudo-random numbers (mulberry32), so every run seeds the same text. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sentence(next: () => number, words: number): string {
   const parts = Array.from({ length: words }, () => WORDS[Math.floor(next() * WORDS.length)]!);
@@ -53,7 +43,7 @@ export async function seed(
     const user = (await storage.users.list()).find((u) => u.id === options.userId);
     if (!user) throw new Error(`user ${options.userId} (made by the admin CLI) not found`);
     const tokens = await loadTokenCounter('gpt-4o-mini');
-    const next = random(42);
+    const next = mulberry32(42);
     const base = Date.now() - 86_400_000;
     const at = (ms: number) => new Date(base + ms).toISOString();
 

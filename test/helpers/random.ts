@@ -4,7 +4,7 @@ export function randoms(seed: number): () => number {
   return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
 }
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32); the bench's seeding uses it too. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
