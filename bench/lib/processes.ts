@@ -270,13 +270,24 @@ export async function createUser(databaseUrl: string, name = 'bench'): Promise<C
 
 // ---------------------------------------------------------------- the bare-proxy floor
 
-/** bench/lib/proxy-floor.mjs in front of the fake: what any Node gateway costs at the least. */
-export async function startProxyFloor(fakeOrigin: string): Promise<{ origin: string; stop(): Promise<void> }> {
+/**
+ * bench/lib/proxy-floor.mjs in front of the fake: what any Node gateway costs at the least.
+ * It sends the fake what the direct baseline sends: `fields` and the system prompt around the message.
+ */
+export async function startProxyFloor(
+  fakeOrigin: string,
+  request: { fields: Record<string, unknown>; systemPrompt: string },
+): Promise<{ origin: string; stop(): Promise<void> }> {
   const port = await freePort();
   const child = track(
     spawn(process.execPath, ['bench/lib/proxy-floor.mjs'], {
       cwd: ROOT,
-      env: childEnv({ PROXY_PORT: String(port), UPSTREAM: fakeOrigin }),
+      env: childEnv({
+        PROXY_PORT: String(port),
+        UPSTREAM: fakeOrigin,
+        PROXY_FIELDS: JSON.stringify(request.fields),
+        PROXY_SYSTEM_PROMPT: request.systemPrompt,
+      }),
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
   );

@@ -2,12 +2,15 @@
  * The floor of any Node.js gateway, for the chat benchmark: a bare node:http server
  * that turns `POST /` {"message"} into the fake's chat completion (keep-alive agent)
  * and answers {"message"}. No framework, no validation, no database, no SDK, no logs.
- * Run as its own process: PROXY_PORT, UPSTREAM (the fake's origin).
+ * Run as its own process: PROXY_PORT, UPSTREAM (the fake's origin), and what the baseline's
+ * direct calls send: PROXY_FIELDS (JSON: model and generation settings) and PROXY_SYSTEM_PROMPT.
  */
 import http from 'node:http';
 
 const agent = new http.Agent({ keepAlive: true });
 const upstream = new URL('/v1/chat/completions', process.env.UPSTREAM);
+const fields = JSON.parse(process.env.PROXY_FIELDS);
+const system = { role: 'system', content: process.env.PROXY_SYSTEM_PROMPT };
 
 http
   .createServer((req, res) => {
@@ -15,14 +18,7 @@ http
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const { message } = JSON.parse(Buffer.concat(chunks).toString());
-      const body = Buffer.from(
-        JSON.stringify({
-          model: 'gpt-4o-mini',
-          messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: message }],
-          max_completion_tokens: 2000,
-          temperature: 0.7,
-        }),
-      );
+      const body = Buffer.from(JSON.stringify({ ...fields, messages: [system, { role: 'user', content: message }] }));
       const call = http.request(upstream, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (up) => {
         const parts = [];
         up.on('data', (c) => parts.push(c));

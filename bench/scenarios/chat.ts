@@ -8,7 +8,7 @@ import { startProxyFloor } from '../lib/processes.js';
 import { inspectConversation } from '../lib/seed.js';
 import { fmt, type Section, type Target } from '../lib/report.js';
 import { loadTokenCounter } from '../../src/services/token-counter.js';
-import { type AppUnderTest, type BenchContext, bearer, directChatBody, directLongChatBody, SYSTEM_PROMPT } from './context.js';
+import { type AppUnderTest, type BenchContext, bearer, directChatBody, directLongChatBody, SDK_CHAT_DEFAULTS, SYSTEM_PROMPT } from './context.js';
 
 const MESSAGE = 'hello';
 /** What the fake answers to MESSAGE. */
@@ -21,7 +21,7 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
   const inspect = () =>
     inspectConversation(app.db.url, app.seeded.longConversationId, { historyMaxTokens: HISTORY_MAX_TOKENS, systemPrompt: SYSTEM_PROMPT, message: MESSAGE });
   const before = await inspect();
-  const floor = await startProxyFloor(ctx.fake.origin);
+  const floor = await startProxyFloor(ctx.fake.origin, { fields: SDK_CHAT_DEFAULTS, systemPrompt: SYSTEM_PROMPT });
   const longBody = directLongChatBody(MESSAGE, REPLY, HISTORY_MAX_TOKENS, await loadTokenCounter('gpt-4o-mini'));
   const results = await loadSideBySide(
     {
