@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { newId } from '../src/ids.js';
-import { openSqlite } from '../src/storage/sqlite.js';
+import { openStorage } from '../src/storage/open-storage.js';
 import type { Storage } from '../src/storage/storage.js';
+import { SQLITE } from './helpers/databases.js';
 
 // The hot queries run straight on the SQLite connection (sqlite.ts, directRunner) unless a
 // transaction other than theirs holds it: these check they behave as through Kysely.
-let dir: string;
+let db: { url: string; drop(): Promise<void> };
 let storage: Storage;
 let userId: string;
 before(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oab-direct-'));
-  storage = openSqlite(path.join(dir, 'db.sqlite'));
+  db = await SQLITE.create();
+  storage = openStorage(db.url);
   await storage.migrate();
   userId = newId();
   const now = new Date().toISOString();
@@ -22,7 +20,7 @@ before(async () => {
 });
 after(async () => {
   await storage.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await db.drop();
 });
 
 const conversation = (id: string) => {
