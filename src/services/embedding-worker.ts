@@ -139,14 +139,19 @@ export function embeddingWorker(deps: {
         log.warn({ err: error, retryInMs: delay, failures }, 'embedding tasks failed; backing off');
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        // The listener goes with the wait: the signal lives as long as the worker.
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, delay);
         wake = () => {
           // Writes wake the worker, except while it waits out an outage.
           if (Date.now() < backingOffUntil) return;
-          clearTimeout(timer);
-          resolve();
+          done();
         };
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        signal.addEventListener('abort', done, { once: true });
       });
       wake = undefined;
     }
