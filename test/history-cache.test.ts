@@ -5,7 +5,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
 import { newId } from '../src/ids.js';
 import { chatService, type NewMessageFields } from '../src/services/chat-service.js';
 import { conversationService } from '../src/services/conversation-service.js';
-import { historyCache, type CachedHistoryEntry, type HistoryCache } from '../src/services/history-cache.js';
+import { historyCache, type CachedHistoryEntry, type HistoryCache, type HistorySelection } from '../src/services/history-cache.js';
 import { toModelMessage } from '../src/services/history.js';
 import { loadTokenCounter, TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from '../src/services/token-counter.js';
 import { openStorage } from '../src/storage/open-storage.js';
@@ -178,6 +178,42 @@ for (const database of TEST_DATABASES) {
       // Budgets above the cover read further back than the entry keeps, still exactly.
       await assertSameAsUncached(a, ids[0]!, 5000);
       await assertSameAsUncached(a, ids[0]!, 37);
+    });
+
+    test('a long conversation (answers stored after their call, units over the cover, the old end let go many times) stays exact, and earlier selections keep what they selected', async () => {
+      const id = await newConversation();
+      const next = mulberry32(31);
+      const history = historyCache({ storage: a.storage, coverTokens: COVER });
+      const held: Array<{ messages: HistorySelection['messages']; body: string }> = [];
+      const call = (tokens: number): NewMessageFields => ({
+        role: 'assistant',
+        content: null,
+        toolCalls: [{ id: `call_${newId()}`, type: 'function', function: { name: 'list_tasks', arguments: '{}' } }],
+        tokens,
+        status: 'complete',
+      });
+      const answer = (tokens: number): NewMessageFields => ({ role: 'tool', content: '{"ok":true}', toolCallId: 'call_x', tokens, status: 'complete' });
+      for (let turn = 0; turn < 700; turn++) {
+        const roll = next();
+        // A call stored alone, its answers in later writes (one may be another turn's message in between).
+        if (roll < 0.15) await a.append(id, [call(10 + Math.floor(next() * 20))]);
+        else if (roll < 0.3) await a.append(id, [answer(5 + Math.floor(next() * 10))]);
+        else if (roll < 0.33) await a.append(id, [call(COVER - 5)]); // fits alone; its answers will not
+        else await a.append(id, randomWrite(next));
+        const budget = [COVER, COVER - 7, 120, 30][turn % 4]!;
+        const got = await history.select(id, budget);
+        const body = chatRequestBody({}, got.messages).toString('utf8');
+        if (turn % 10 === 0 || turn > 680) {
+          const expected = await uncachedSelectHistory((page) => a.storage.messages.newestFirst(id, page), budget);
+          assert.deepEqual(got.entries.map(plain), expected, `turn ${turn}`);
+          assert.equal(body, JSON.stringify({ messages: expected.map(toModelMessage) }), `turn ${turn}`);
+          assert.equal(got.tokens, expected.reduce((sum, m) => sum + m.tokens, 0));
+        }
+        if (turn % 50 === 0) held.push({ messages: got.messages, body });
+      }
+      // Selections made long ago still send what they sent then.
+      for (const h of held) assert.equal(chatRequestBody({}, h.messages).toString('utf8'), h.body);
+      assert.ok(history.stats().bytes > 0);
     });
 
     test('after the first turn, a turn reads only what was appended since', async () => {

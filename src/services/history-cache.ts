@@ -1,6 +1,6 @@
 import type { HistoryEntry, Storage } from '../storage/storage.js';
 import type { ChatCompletionMessageParam } from '../upstream/chat-model.js';
-import { carriedJsonBytes, historyList, type MessageList } from '../upstream/chat-request-body.js';
+import { listCarryingJson, messageJsonBytes, type MessageList } from '../upstream/chat-request-body.js';
 import { type HistorySource, toModelMessage, walkHistory } from './history.js';
 
 /** A stored message as history needs it, with its model message built once and frozen (it is shared between turns). */
@@ -14,21 +14,8 @@ export interface HistorySelection {
   /** Oldest first. */
   entries: CachedHistoryEntry[];
   tokens: number;
-  /** The entries' model messages, with their JSON made (see historyList). */
+  /** The entries' model messages, carrying their JSON (see listCarryingJson). */
   messages: MessageList;
-}
-
-/** What is kept of one conversation: its newest messages, a contiguous run. */
-interface CachedConversation {
-  /** Newest first, with no message missing in between. */
-  newestFirst: readonly CachedHistoryEntry[];
-  /** The run reaches the conversation's first message. */
-  complete: boolean;
-  /** The newest seq read (0 for an empty conversation; seqs start at 1). */
-  lastSeq: number;
-  bytes: number;
-  /** The model messages of the last selection: the next one's JSON is mostly its JSON (historyList). Counted in `bytes`. */
-  lastSelected: MessageList | undefined;
 }
 
 export interface HistoryCacheOptions {
@@ -47,6 +34,10 @@ const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const MAX_NEWER = 1024;
 /** Rough heap cost of one entry beyond its strings (two objects and their fields). */
 const ENTRY_OVERHEAD_BYTES = 240;
+/** Dropped entries at the old end are let go once there are this many, and more than live ones. */
+const COMPACT_AFTER = 256;
+const COMMA = 0x2c;
+const NO_JSON = Buffer.alloc(0);
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -56,12 +47,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const sizeOf = (entries: readonly CachedHistoryEntry[]): number => entries.reduce((sum, e) => sum + e.size, 0);
-
 function cached(entry: HistoryEntry): CachedHistoryEntry {
   const toolCallsLength = entry.toolCalls?.reduce((n, c) => n + c.id.length + c.function.name.length + c.function.arguments.length + 64, 0) ?? 0;
   const size = ENTRY_OVERHEAD_BYTES + 2 * ((entry.content?.length ?? 0) + (entry.toolCallId?.length ?? 0) + toolCallsLength);
-  // Spelled out: a spread plus extra fields makes an object V8 reads several times slower, and every turn walks them all.
+  // Spelled out: a spread plus extra fields makes an object V8 reads several times slower.
   return deepFreeze({
     seq: entry.seq,
     role: entry.role,
@@ -74,81 +63,222 @@ function cached(entry: HistoryEntry): CachedHistoryEntry {
   });
 }
 
+const isCall = (entry: HistoryEntry): boolean => entry.role === 'assistant' && !!entry.toolCalls?.length;
+
+/**
+ * What is kept of one conversation: the units HistoryWalk keeps for `cover` tokens, oldest
+ * first, with running token sums and their JSON side by side, so a turn's selection is a
+ * binary search and two slices, and a new message is an append: the cost of a turn does
+ * not grow with the history's length. Entries only ever go on at the new end and come off
+ * at the old end (`start`); a selection holds slices of the arrays and a view of bytes
+ * that are never written again, so turns in flight keep what they selected.
+ *
+ * HistoryWalk's rules, oldest first: every message that is not a tool answer starts a
+ * group, and the tool answers after it belong to it. A group whose head calls tools is
+ * one unit with its answers; any other head with content is a unit alone (the answers
+ * after it have no call and are left out); a head with nothing in it is left out with its
+ * group. Walking newest first, whole units are kept while they fit, so what is kept is
+ * the longest run of newest units that fits: adding units at the new end and dropping
+ * the oldest until the rest fits keeps exactly that.
+ */
+class Run {
+  entries: CachedHistoryEntry[] = [];
+  /** The entries' model messages, for slicing. */
+  models: CachedHistoryEntry['message'][] = [];
+  /** sums[i]: the tokens of entries[0..i). */
+  sums: number[] = [0];
+  /** offsets[i]: where entries[i]'s JSON starts in `json`; each is followed by a comma. */
+  offsets: number[] = [0];
+  json: Buffer = NO_JSON;
+  /** The oldest entry kept: the ones before it no longer fit. */
+  start = 0;
+  /** The newest seq read (0 for an empty conversation; seqs start at 1). */
+  lastSeq = 0;
+  /** The newest head read calls tools, and its unit is the newest here: answers read next belong to it. */
+  openCall = false;
+  private entryBytes = 0;
+
+  constructor(readonly cover: number) {}
+
+  get end(): number {
+    return this.entries.length;
+  }
+
+  /** Estimated heap bytes, for the cache's bound. */
+  get bytes(): number {
+    return this.entryBytes + this.json.length + (this.entries.length + this.offsets.length) * 16;
+  }
+
+  /** Adds the next newer message, as HistoryWalk's rules group it, and drops what no longer fits. */
+  add(entry: CachedHistoryEntry): void {
+    this.lastSeq = entry.seq;
+    if (entry.role === 'tool') {
+      if (this.openCall) this.append(entry);
+    } else {
+      this.openCall = false;
+      if (!isCall(entry) && !entry.content) return;
+      this.append(entry);
+      this.openCall = isCall(entry);
+    }
+    this.trim();
+  }
+
+  /** Puts entries HistoryWalk kept (oldest first, whole units) in, as they are. */
+  fill(kept: readonly CachedHistoryEntry[], lastSeq: number, openCall: boolean): void {
+    for (const entry of kept) this.append(entry);
+    this.lastSeq = lastSeq;
+    this.openCall = openCall;
+  }
+
+  /** The newest units that fit `budget` (at most the cover), oldest first. */
+  select(budget: number): HistorySelection {
+    const end = this.end;
+    const sums = this.sums;
+    // The first unit from which on everything fits: the first entry with enough after it, moved on to a unit's start.
+    const need = sums[end]! - budget;
+    let low = this.start;
+    let high = end;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (sums[middle]! >= need) high = middle;
+      else low = middle + 1;
+    }
+    const from = this.unitAtOrAfter(low, end);
+    const json = from < end ? this.json.subarray(this.offsets[from], this.offsets[end]! - 1) : NO_JSON;
+    return {
+      entries: this.entries.slice(from, end),
+      tokens: sums[end]! - sums[from]!,
+      messages: listCarryingJson(this.models.slice(from, end), json),
+    };
+  }
+
+  private unitAtOrAfter(index: number, end: number): number {
+    while (index < end && this.entries[index]!.role === 'tool') index++;
+    return index;
+  }
+
+  private trim(): void {
+    const end = this.end;
+    while (this.start < end && this.sums[end]! - this.sums[this.start]! > this.cover) {
+      this.start = this.unitAtOrAfter(this.start + 1, end);
+    }
+    // The newest unit gone too: its answers still to come would not be kept either.
+    if (this.start === end) this.openCall = false;
+    if (this.start >= COMPACT_AFTER && this.start > end - this.start) this.rebuild(0);
+  }
+
+  private append(entry: CachedHistoryEntry): void {
+    const text = messageJsonBytes(entry.message);
+    if (this.offsets[this.end]! + text.length + 1 > this.json.length) this.rebuild(text.length + 1);
+    const n = this.end;
+    const offset = this.offsets[n]!;
+    text.copy(this.json, offset);
+    this.json[offset + text.length] = COMMA;
+    this.entries.push(entry);
+    this.models.push(entry.message);
+    this.sums.push(this.sums[n]! + entry.tokens);
+    this.offsets.push(offset + text.length + 1);
+    this.entryBytes += entry.size;
+  }
+
+  /**
+   * New arrays and bytes holding only the live entries (room for `more` bytes and as many
+   * again): what selections in flight hold stays as it was.
+   */
+  private rebuild(more: number): void {
+    const { start, end } = this;
+    const base = this.offsets[start]!;
+    const live = this.offsets[end]! - base;
+    const json = Buffer.allocUnsafeSlow(Math.max(4096, 2 * (live + more)));
+    this.json.copy(json, 0, base, base + live);
+    const sumBase = this.sums[start]!;
+    for (let i = 0; i < start; i++) this.entryBytes -= this.entries[i]!.size;
+    this.entries = this.entries.slice(start);
+    this.models = this.models.slice(start);
+    this.sums = this.sums.slice(start).map((sum) => sum - sumBase);
+    this.offsets = this.offsets.slice(start).map((offset) => offset - base);
+    this.json = json;
+    this.start = 0;
+  }
+}
+
 /**
  * Per-instance cache of the history that chat and agent turns send: per conversation,
- * the newest messages that HISTORY_MAX_TOKENS can reach, with their model messages
- * ready-made, so a turn in a long conversation does not read and rebuild ~1,000 rows.
+ * the newest messages that HISTORY_MAX_TOKENS can reach (a Run), with their model
+ * messages and JSON ready-made, so a turn in a long conversation does not read,
+ * walk and serialise ~1,000 messages again.
  *
  * Every turn checks it against the database by reading only what was appended since
  * (`seq > lastSeq`, on the (conversation_id, seq) index). That read misses nothing:
  * every write to a conversation first updates the conversation's row in its own
  * transaction (chat service), so on PostgreSQL the row lock makes seq order the commit
  * order within a conversation (a visible seq means every lower one is visible too),
- * and SQLite has one writer at a time. Messages are never edited, and a deleted
- * conversation 404s before its history is read (its entry is dropped as well).
- * Several instances on one database each keep their own entries; concurrent turns in
- * one conversation each work on their own copy, and the one that read the most recent
- * messages is kept.
+ * and SQLite has one writer at a time. Two such reads are then both prefixes of one
+ * order, so whatever turn reads last adds only what is newer than the run already has.
+ * Messages are never edited, and a deleted conversation 404s before its history is read
+ * (its entry is dropped as well). Several instances on one database each keep their own.
  */
 export function historyCache(options: HistoryCacheOptions) {
   const { storage, coverTokens } = options;
   const maxConversations = options.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const conversations = new Map<string, CachedConversation>();
+  const runs = new Map<string, Run>();
+  /** Bytes of every run kept, as last counted. */
+  const counted = new Map<Run, number>();
   let totalBytes = 0;
   /** Bumped by every drop: a turn that read before it stores nothing after it. */
   let generation = 0;
 
-  /** The cached run brought up to date: what was appended since, added at the new end. */
-  async function refreshed(conversationId: string, entry: CachedConversation): Promise<CachedConversation | undefined> {
-    const newer = await storage.messages.newerThan(conversationId, { afterSeq: entry.lastSeq, limit: MAX_NEWER });
-    if (newer.length >= MAX_NEWER) return undefined;
-    if (!newer.length) return { ...entry };
-    const added = newer.reverse().map(cached);
-    return {
-      newestFirst: added.concat(entry.newestFirst),
-      complete: entry.complete,
-      lastSeq: added[0]!.seq,
-      bytes: entry.bytes + sizeOf(added),
-      lastSelected: entry.lastSelected,
-    };
+  /** Adds what was appended since the run's last read; false when that is too much to be worth it. */
+  async function refresh(conversationId: string, run: Run): Promise<boolean> {
+    const newer = await storage.messages.newerThan(conversationId, { afterSeq: run.lastSeq, limit: MAX_NEWER });
+    if (newer.length >= MAX_NEWER) return false;
+    // Another turn may have added some of these meanwhile (see above).
+    for (const row of newer) if (row.seq > run.lastSeq) run.add(cached(row));
+    return true;
   }
 
-  /** Serves `view` newest first, then older messages from the database, adding them to `view`. */
-  function source(conversationId: string, view: CachedConversation): HistorySource<CachedHistoryEntry> {
-    let served = false;
-    return async (want) => {
-      if (!served) {
-        served = true;
-        if (view.newestFirst.length) return view.newestFirst;
-      }
-      if (view.complete) return [];
-      const oldest = view.newestFirst.at(-1)?.seq;
+  /** Reads the history from the newest message back, as far as `cover` reaches: a run from scratch. */
+  async function readRun(conversationId: string, cover: number): Promise<Run> {
+    const read: CachedHistoryEntry[][] = [];
+    let complete = false;
+    let oldest: number | undefined;
+    const source: HistorySource<CachedHistoryEntry> = async (want) => {
+      if (complete) return [];
       const page = (await storage.messages.newestFirst(conversationId, { limit: want, beforeSeq: oldest })).map(cached);
-      if (oldest === undefined) view.lastSeq = page[0]?.seq ?? 0;
-      view.complete = page.length < want;
-      view.newestFirst = view.newestFirst.concat(page);
-      view.bytes += sizeOf(page);
+      complete = page.length < want;
+      oldest = page.at(-1)?.seq ?? oldest;
+      read.push(page);
       return page;
     };
+    const walk = await walkHistory(source, cover);
+    const kept = walk.selectedWithin(cover).messages;
+    const newest = read[0] ?? [];
+    // Answers read next belong to the newest head if it calls tools and its unit was kept.
+    const head = newest.find((e) => e.role !== 'tool');
+    const run = new Run(cover);
+    run.fill(kept, newest[0]?.seq ?? 0, !!head && isCall(head) && kept.includes(head));
+    return run;
   }
 
-  function store(conversationId: string, view: CachedConversation): void {
-    remove(conversationId);
-    if (maxConversations <= 0 || view.bytes > maxBytes) return;
-    conversations.set(conversationId, view);
-    totalBytes += view.bytes;
-    for (const [id] of conversations) {
-      if (conversations.size <= maxConversations && totalBytes <= maxBytes) break;
-      remove(id);
+  function keep(conversationId: string, run: Run): void {
+    forget(conversationId);
+    if (maxConversations <= 0 || run.bytes > maxBytes) return;
+    runs.set(conversationId, run);
+    counted.set(run, run.bytes);
+    totalBytes += run.bytes;
+    for (const [id] of runs) {
+      if (runs.size <= maxConversations && totalBytes <= maxBytes) break;
+      forget(id);
     }
   }
 
-  function remove(conversationId: string): void {
-    const entry = conversations.get(conversationId);
-    if (!entry) return;
-    conversations.delete(conversationId);
-    totalBytes -= entry.bytes;
+  function forget(conversationId: string): void {
+    const run = runs.get(conversationId);
+    if (!run) return;
+    runs.delete(conversationId);
+    totalBytes -= counted.get(run) ?? 0;
+    counted.delete(run);
   }
 
   return {
@@ -159,35 +289,27 @@ export function historyCache(options: HistoryCacheOptions) {
      */
     async select(conversationId: string, budget: number): Promise<HistorySelection> {
       const started = generation;
-      const entry = conversations.get(conversationId);
-      const view = (entry && (await refreshed(conversationId, entry))) ?? { newestFirst: [], complete: false, lastSeq: 0, bytes: 0, lastSelected: undefined };
-      // One walk as far back as the largest budget reaches (reading older messages once),
-      // which also answers for this turn's budget; the run keeps no more than it needed.
-      const walk = await walkHistory(source(conversationId, view), Math.max(coverTokens, budget));
-      if (walk.stoppedAt && walk.seen < view.newestFirst.length) {
-        for (let i = walk.seen; i < view.newestFirst.length; i++) view.bytes -= view.newestFirst[i]!.size;
-        view.newestFirst = view.newestFirst.slice(0, walk.seen);
-        view.complete = false;
+      if (budget > coverTokens) return (await readRun(conversationId, budget)).select(budget);
+      let run = runs.get(conversationId);
+      if (!run || !(await refresh(conversationId, run))) {
+        const fresh = await readRun(conversationId, coverTokens);
+        // Of runs read at once, the one that read the most recent messages is kept.
+        const current = runs.get(conversationId);
+        run = current && current.lastSeq >= fresh.lastSeq ? current : fresh;
       }
-      const { messages: entries, tokens } = walk.selectedWithin(budget);
-      const messages = historyList(entries.map((e) => e.message), view.lastSelected);
-      view.bytes += carriedJsonBytes(messages) - (view.lastSelected ? carriedJsonBytes(view.lastSelected) : 0);
-      view.lastSelected = messages;
-      // The freshest view is kept: with many turns in flight in one conversation, the next
-      // turn then reads only what was appended since the latest read, not since an old one.
-      const current = conversations.get(conversationId);
-      if (generation === started && (current === entry || !current || view.lastSeq >= current.lastSeq)) store(conversationId, view);
-      return { entries, tokens, messages };
+      // Kept (again, as the most recently used) unless the conversation was dropped meanwhile.
+      if (generation === started) keep(conversationId, run);
+      return run.select(budget);
     },
 
     /** Forgets a conversation (deleted). */
     drop(conversationId: string): void {
       generation++;
-      remove(conversationId);
+      forget(conversationId);
     },
 
     /** What is kept now: for tests and metrics. */
-    stats: () => ({ conversations: conversations.size, bytes: totalBytes }),
+    stats: () => ({ conversations: runs.size, bytes: totalBytes }),
   };
 }
 

@@ -40,8 +40,6 @@ export class HistoryWalk<T extends HistoryEntry> {
   /** Messages fed so far (the one that ended the walk included), and their tokens. */
   seen = 0;
   seenTokens = 0;
-  /** The message whose unit did not fit, once the walk has ended. */
-  stoppedAt: T | undefined;
 
   constructor(readonly budget: number) {}
 
@@ -61,10 +59,7 @@ export class HistoryWalk<T extends HistoryEntry> {
       return true;
     }
     const cost = calls ? message.tokens + this.answerTokens : message.tokens;
-    if (this.used + cost > this.budget) {
-      this.stoppedAt = message;
-      return false;
-    }
+    if (this.used + cost > this.budget) return false;
     this.used += cost;
     if (calls) for (const answer of this.answers) this.keep(answer);
     this.keep(message);

@@ -21,9 +21,9 @@ function jsonOf(message: Message): string {
   return text;
 }
 
-const joinJson = (messages: MessageList, from = 0): string => {
-  const parts = new Array<string>(messages.length - from);
-  for (let i = from; i < messages.length; i++) parts[i - from] = jsonOf(messages[i]!);
+const joinJson = (messages: MessageList): string => {
+  const parts = new Array<string>(messages.length);
+  for (let i = 0; i < messages.length; i++) parts[i] = jsonOf(messages[i]!);
   return parts.join(',');
 };
 
@@ -46,21 +46,9 @@ function frozenList(messages: Message[], pieces: Pieces | undefined): MessageLis
   return Object.freeze(messages);
 }
 
-/** Bytes of JSON a list made here carries (0 for any other list). */
-export function carriedJsonBytes(list: MessageList): number {
-  let bytes = 0;
-  for (const piece of piecesOf(list) ?? []) bytes += piece.length;
-  return bytes;
-}
-
-const allFrozen = (messages: MessageList, from = 0): boolean => {
-  for (let i = from; i < messages.length; i++) if (!Object.isFrozen(messages[i])) return false;
-  return true;
-};
-
 /**
  * One frozen list of the parts in order: single messages, and lists (a history from
- * historyList). When every single message is frozen and every list was made here, the
+ * listCarryingJson). When every single message is frozen and every list was made here, the
  * list carries its JSON, made from the parts' JSON: nothing is serialised again.
  */
 export function messageList(...parts: Array<Message | MessageList>): MessageList {
@@ -87,42 +75,21 @@ export function messageList(...parts: Array<Message | MessageList>): MessageList
 }
 
 /**
- * A conversation's history as a frozen list carrying its JSON (see messageList), made
- * from the `previous` turn's list where they overlap: a turn's history is usually the
- * last one's with a few new messages at the end and a few old ones gone from the start,
- * so its JSON is a view of the last one's plus the new messages', whatever its length.
- * Messages must be frozen all the way down (the history cache's are); the ones
- * serialised here are checked. The array itself is frozen and returned: the caller
- * hands it over.
+ * A frozen list of `messages` that carries `json`: their UTF-8 JSON joined by commas, as
+ * messageList carries it. The caller vouches that the two match: the history cache makes
+ * both from the same frozen messages and keeps the bytes from turn to turn.
  */
-export function historyList(messages: Message[], previous: MessageList | undefined): MessageList {
-  if (!messages.length) return frozenList(messages, []);
-  const fresh = () => frozenList(messages, allFrozen(messages) ? [encodeUtf8(joinJson(messages))] : undefined);
-  const before = previous && piecesOf(previous);
-  if (!previous || !before || before.length !== 1) return fresh();
-  // Where this list starts in the previous one (usually a few messages in); the
-  // overlap must then be the same messages, in order, or the JSON is made afresh.
-  const start = previous.indexOf(messages[0]!);
-  if (start < 0) return fresh();
-  const overlap = Math.min(previous.length - start, messages.length);
-  for (let i = 1; i < overlap; i++) if (messages[i] !== previous[start + i]) return fresh();
-  if (!allFrozen(messages, overlap)) return frozenList(messages, undefined);
-
-  const bytes = before[0]!;
-  let from = 0;
-  for (let i = 0; i < start; i++) from += Buffer.byteLength(jsonOf(previous[i]!)) + 1;
-  let to = bytes.length;
-  for (let i = start + overlap; i < previous.length; i++) to -= Buffer.byteLength(jsonOf(previous[i]!)) + 1;
-  const kept = bytes.subarray(from, to);
-  if (overlap === messages.length) return frozenList(messages, [kept]);
-  // One copy per turn keeps the pieces to one buffer, so the next turn can view it again.
-  return frozenList(messages, [Buffer.concat([kept, COMMA, encodeUtf8(joinJson(messages, overlap))])]);
+export function listCarryingJson(messages: Message[], json: Buffer): MessageList {
+  return frozenList(messages, json.length ? [json] : []);
 }
+
+/** The UTF-8 JSON of one message (for the caller to keep: nothing is cached here). */
+export const messageJsonBytes = (message: Message): Buffer => encodeUtf8(JSON.stringify(message));
 
 /**
  * The request body of a chat completion as UTF-8 JSON: the same value as
  * `JSON.stringify({ ...fields, messages })`, with each frozen message, and the JSON a
- * list from messageList / historyList carries, serialised once.
+ * list from messageList / listCarryingJson carries, serialised once.
  */
 export function chatRequestBody(fields: Record<string, unknown>, messages: MessageList): Buffer {
   const head = JSON.stringify(fields);
