@@ -81,6 +81,30 @@ for (const database of TEST_DATABASES) {
       assert.equal((await messagesOf(alice, first.conversation_id)).length, 2);
     });
 
+    test('a conversation deleted while its turn waits for the model answers 404, and nothing is stored for it', async () => {
+      for (const path of ['/chat', '/chat/stream']) {
+        const id = (await chat(alice, { message: 'first' })).json().conversation_id;
+        const turn = f.t.request({ method: 'POST', url: path, key: alice, json: { message: '[[delay:300]] second', conversation_id: id } });
+        const deadline = Date.now() + 5000;
+        while (chatRequests(f.fake).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        const deleted = await f.t.request({ method: 'DELETE', url: `/conversations/${id}`, key: alice });
+        assert.equal(deleted.statusCode, 204);
+        const res = await turn;
+        if (path === '/chat') {
+          assert.equal(res.statusCode, 404, res.body);
+          assert.equal(res.json().error.code, 'not_found');
+        } else {
+          // The stream had begun: it ends with the error event instead of [DONE].
+          assert.equal(res.statusCode, 200);
+          const events = res.body.trim().split('\n\n');
+          assert.equal(JSON.parse(events.at(-1)!.replace(/^data: /, '')).code, 'not_found', res.body);
+          assert.ok(!res.body.includes('[DONE]'));
+        }
+        assert.equal((await f.t.request({ method: 'GET', url: `/conversations/${id}/messages`, key: alice })).statusCode, 404);
+        f.fake.reset();
+      }
+    });
+
     test('empty, blank or missing messages answer 422 naming the field', async () => {
       for (const body of [{ message: '' }, { message: '   ' }, {}, { message: 42 }]) {
         const res = await chat(alice, body);

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import { AppError, ContextLengthExceededError, NotFoundError, UpstreamError } from '../errors.js';
+import { AppError, ContextLengthExceededError, InternalError, NotFoundError, UpstreamError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Message, MessageStatus, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionChunk, ChatModel, ChatRequest } from '../upstream/chat-model.js';
@@ -30,7 +30,8 @@ export interface ChatReply {
 export type ChatStreamEvent =
   | { type: 'content'; content: string }
   | { type: 'usage'; usage: Usage }
-  | { type: 'error'; code: string; message: string };
+  /** `cause`: what failed, for the log (an internal error is not described to the client). */
+  | { type: 'error'; code: string; message: string; cause?: unknown };
 
 export interface ChatStream {
   conversationId: string;
@@ -80,11 +81,12 @@ export function chatService({ storage, model, tokens, history: historyCache, con
    * tool-call message and its answers go in together). Every write to a conversation
    * touches its row first: on PostgreSQL that row lock serialises writers, so message
    * order (seq) is commit order and a group is never interleaved with another turn.
+   * A conversation deleted meanwhile (by its owner, while the model answered) is not found.
    */
   async function appendMessages(conversationId: string, messages: NewMessageFields[]): Promise<Message[]> {
     const now = new Date().toISOString();
     return storage.transaction(async (tx) => {
-      await tx.conversations.touch(conversationId, now);
+      if (!(await tx.conversations.touch(conversationId, now))) throw new NotFoundError('Conversation');
       const stored: Message[] = [];
       for (const fields of messages) {
         stored.push(await tx.messages.append({ id: newId(), conversationId, toolCalls: null, toolCallId: null, createdAt: now, ...fields }));
@@ -129,7 +131,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       if (!(await storage.conversations.get(input.userId, id))) throw new NotFoundError('Conversation');
       history = await historyCache.select(id, room - contentTokens);
       await storage.transaction(async (tx) => {
-        await tx.conversations.touch(id, now, titleFrom(input.message));
+        if (!(await tx.conversations.touch(id, now, titleFrom(input.message)))) throw new NotFoundError('Conversation');
         await tx.messages.append({ ...userMessage, conversationId: id });
       });
     } else {
@@ -207,7 +209,11 @@ export function chatService({ storage, model, tokens, history: historyCache, con
   ): AsyncGenerator<ChatStreamEvent> {
     let text = '';
     let usage: Usage | undefined;
-    let status: MessageStatus = 'incomplete';
+    let stored = false;
+    const store = (status: MessageStatus) => {
+      stored = true;
+      return appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: countMessage(text), status });
+    };
     const pending = early[Symbol.iterator]();
     try {
       for (;;) {
@@ -225,7 +231,14 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       }
       // The SDK ends an aborted stream quietly, as if it were complete.
       if (signal?.aborted) return;
-      status = 'complete';
+      // Stored before the stream says it is done, so a failure to store is its error event.
+      try {
+        await store('complete');
+      } catch (error) {
+        const appError = error instanceof AppError ? error : new InternalError({ cause: error });
+        yield { type: 'error', code: appError.code, message: appError.message, cause: error };
+        return;
+      }
       const completionTokens = tokens.count(text);
       yield {
         type: 'usage',
@@ -241,9 +254,8 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       yield { type: 'error', code: appError.code, message: appError.message };
     } finally {
       await rest.return?.();
-      if (status === 'complete' || text) {
-        await appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: countMessage(text), status });
-      }
+      // Cut off (client gone, upstream dropped): what arrived is kept, marked incomplete.
+      if (!stored && text) await store('incomplete');
     }
   }
 }

@@ -67,8 +67,11 @@ export function conversationRepository(db: Kysely<Database>, queries: Conversati
     },
 
     async touch(id, updatedAt, titleIfUnset) {
-      if (titleIfUnset === undefined) await queries.touch(db, { id, updatedAt });
-      else await queries.touchAndTitle(db, { id, updatedAt, title: titleIfUnset });
+      const result =
+        titleIfUnset === undefined
+          ? await queries.touch(db, { id, updatedAt })
+          : await queries.touchAndTitle(db, { id, updatedAt, title: titleIfUnset });
+      return Number(result.numAffectedRows ?? 0) > 0;
     },
 
     async delete(userId, id) {

@@ -94,7 +94,8 @@ export interface ConversationRepository {
   list(userId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Conversation>>;
   update(userId: string, id: string, changes: { title?: string | null; updatedAt: string }): Promise<Conversation | undefined>;
   /** Marks activity; sets the title only when it has none yet. */
-  touch(id: string, updatedAt: string, titleIfUnset?: string): Promise<void>;
+  /** False when the conversation no longer exists. */
+  touch(id: string, updatedAt: string, titleIfUnset?: string): Promise<boolean>;
   delete(userId: string, id: string): Promise<boolean>;
 }
 
