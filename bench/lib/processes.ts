@@ -270,19 +270,32 @@ export async function createUser(databaseUrl: string, name = 'bench'): Promise<C
 
 // ---------------------------------------------------------------- the bare-proxy floor
 
+/** Which floor: bare node:http both ways, or the official SDK out (with its default fetch, or the app's). */
+export type FloorKind = 'node-http' | 'sdk' | 'sdk-app-fetch';
+
+const FLOOR_COMMANDS: Record<FloorKind, { args: string[]; env: Record<string, string> }> = {
+  'node-http': { args: ['bench/lib/proxy-floor.mjs'], env: {} },
+  sdk: { args: ['--import', 'tsx', 'bench/lib/sdk-floor.ts'], env: {} },
+  'sdk-app-fetch': { args: ['--import', 'tsx', 'bench/lib/sdk-floor.ts'], env: { SDK_FETCH: 'app' } },
+};
+
 /**
- * bench/lib/proxy-floor.mjs in front of the fake: what any Node gateway costs at the least.
+ * A do-nothing gateway in front of the fake (bench/lib/proxy-floor.mjs, bench/lib/sdk-floor.ts):
+ * what any Node gateway costs at the least, with or without the SDK.
  * It sends the fake what the direct baseline sends: `fields` and the system prompt around the message.
  */
 export async function startProxyFloor(
   fakeOrigin: string,
   request: { fields: Record<string, unknown>; systemPrompt: string },
+  kind: FloorKind = 'node-http',
 ): Promise<{ origin: string; stop(): Promise<void> }> {
   const port = await freePort();
+  const command = FLOOR_COMMANDS[kind];
   const child = track(
-    spawn(process.execPath, ['bench/lib/proxy-floor.mjs'], {
+    spawn(process.execPath, command.args, {
       cwd: ROOT,
       env: childEnv({
+        ...command.env,
         PROXY_PORT: String(port),
         UPSTREAM: fakeOrigin,
         PROXY_FIELDS: JSON.stringify(request.fields),
