@@ -68,8 +68,7 @@ const isCall = (entry: HistoryEntry): boolean => entry.role === 'assistant' && !
 /**
  * What is kept of one conversation: the units HistoryWalk keeps for `cover` tokens, oldest
  * first, with running token sums and their JSON side by side, so a turn's selection is a
- * binary search and two slices, and a new message is an append: the cost of a turn does
- * not grow with the history's length. Entries only ever go on at the new end and come off
+ * binary search and two slices, and a new message is an append: no turn walks the history. Entries only ever go on at the new end and come off
  * at the old end (`start`); a selection holds slices of the arrays and a view of bytes
  * that are never written again, so turns in flight keep what they selected.
  *
@@ -82,25 +81,25 @@ const isCall = (entry: HistoryEntry): boolean => entry.role === 'assistant' && !
  * the oldest until the rest fits keeps exactly that.
  */
 class Run {
-  entries: CachedHistoryEntry[] = [];
+  private entries: CachedHistoryEntry[] = [];
   /** The entries' model messages, for slicing. */
-  models: CachedHistoryEntry['message'][] = [];
+  private models: CachedHistoryEntry['message'][] = [];
   /** sums[i]: the tokens of entries[0..i). */
-  sums: number[] = [0];
+  private sums: number[] = [0];
   /** offsets[i]: where entries[i]'s JSON starts in `json`; each is followed by a comma. */
-  offsets: number[] = [0];
-  json: Buffer = NO_JSON;
+  private offsets: number[] = [0];
+  private json: Buffer = NO_JSON;
   /** The oldest entry kept: the ones before it no longer fit. */
-  start = 0;
+  private start = 0;
   /** The newest seq read (0 for an empty conversation; seqs start at 1). */
   lastSeq = 0;
   /** The newest head read calls tools, and its unit is the newest here: answers read next belong to it. */
-  openCall = false;
+  private openCall = false;
   private entryBytes = 0;
 
   constructor(readonly cover: number) {}
 
-  get end(): number {
+  private get end(): number {
     return this.entries.length;
   }
 

@@ -93,8 +93,7 @@ export interface ConversationRepository {
   /** Newest first; `cursor` is the `nextCursor` of the previous page. */
   list(userId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Conversation>>;
   update(userId: string, id: string, changes: { title?: string | null; updatedAt: string }): Promise<Conversation | undefined>;
-  /** Marks activity; sets the title only when it has none yet. */
-  /** False when the conversation no longer exists. */
+  /** Marks activity; sets the title only when it has none yet. False when the conversation no longer exists. */
   touch(id: string, updatedAt: string, titleIfUnset?: string): Promise<boolean>;
   delete(userId: string, id: string): Promise<boolean>;
 }

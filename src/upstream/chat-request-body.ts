@@ -5,10 +5,9 @@ type Message = ChatCompletionMessageParam;
 export type MessageList = readonly Message[];
 
 /**
- * The JSON text of frozen messages, made once. A conversation's history is sent again on
- * every turn, mostly as the same frozen objects (the history cache shares them between
- * turns), so re-serialising it each time would cost the most CPU of a long conversation's
- * turn. Only frozen messages are kept: their text cannot go stale.
+ * The JSON text of frozen messages, made once: the system prompt goes out on every turn
+ * as the same frozen object. (A history's JSON is kept by the history cache itself, as
+ * bytes: see listCarryingJson.) Only frozen messages are kept: their text cannot go stale.
  */
 const messageJson = new WeakMap<object, string>();
 
