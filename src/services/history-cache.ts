@@ -239,7 +239,8 @@ export function historyCache(options: HistoryCacheOptions) {
 
   /** Reads the history from the newest message back, as far as `cover` reaches: a run from scratch. */
   async function readRun(conversationId: string, cover: number): Promise<Run> {
-    const read: CachedHistoryEntry[][] = [];
+    /** The first page read: the conversation's newest messages. */
+    let newest: CachedHistoryEntry[] | undefined;
     let complete = false;
     let oldest: number | undefined;
     const source: HistorySource<CachedHistoryEntry> = async (want) => {
@@ -247,16 +248,15 @@ export function historyCache(options: HistoryCacheOptions) {
       const page = (await storage.messages.newestFirst(conversationId, { limit: want, beforeSeq: oldest })).map(cached);
       complete = page.length < want;
       oldest = page.at(-1)?.seq ?? oldest;
-      read.push(page);
+      newest ??= page;
       return page;
     };
     const walk = await walkHistory(source, cover);
     const kept = walk.selectedWithin(cover).messages;
-    const newest = read[0] ?? [];
     // Answers read next belong to the newest head if it calls tools and its unit was kept.
-    const head = newest.find((e) => e.role !== 'tool');
+    const head = newest?.find((e) => e.role !== 'tool');
     const run = new Run(cover);
-    run.fill(kept, newest[0]?.seq ?? 0, !!head && isCall(head) && kept.includes(head));
+    run.fill(kept, newest?.[0]?.seq ?? 0, !!head && isCall(head) && kept.includes(head));
     return run;
   }
 
