@@ -5,7 +5,7 @@ import type { Config } from './config/config.js';
 import { authenticate } from './http/auth.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
-import { BODY_LIMIT_BYTES, registerErrorHandling } from './http/error-handler.js';
+import { BODY_LIMIT_BYTES, frameworkErrors, registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, RequestLogController } from './http/logger.js';
 import { registerMetrics } from './http/http-metrics.js';
 import { registerModelCallLimits } from './http/model-call-limits.js';
@@ -40,6 +40,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     genReqId: requestId,
     logController: new RequestLogController(),
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -34,6 +34,11 @@ export class ValidationError extends AppError {
     super(422, 'validation_error', message);
   }
 }
+export class InvalidUrlError extends AppError {
+  constructor() {
+    super(400, 'invalid_url', 'The request URL is malformed (bad percent-encoding)');
+  }
+}
 export class PayloadTooLargeError extends AppError {
   constructor(limitBytes: number) {
     super(413, 'payload_too_large', `Request body is larger than ${limitBytes} bytes`);

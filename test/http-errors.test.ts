@@ -37,6 +37,24 @@ describe('error responses', () => {
     assert.match(res.json().error.message, /title/);
   });
 
+  test('an id longer than the router takes answers 404 not_found, like any unknown id', async () => {
+    const res = await t.request({ method: 'GET', url: `/tasks/${'a'.repeat(101)}`, key });
+    assertErrorBody(res, 404, 'not_found');
+  });
+
+  test('a malformed percent-encoding answers 400 invalid_url in the contract shape', async () => {
+    const res = await t.request({ method: 'GET', url: '/tasks/%E0%A4%A', key });
+    assertErrorBody(res, 400, 'invalid_url');
+  });
+
+  for (const url of ['/tasks?cursor=zzzz', '/tasks?cursor=0', '/conversations?cursor=zzzz']) {
+    test(`a cursor the service did not issue answers 422 naming cursor (${url})`, async () => {
+      const res = await t.request({ method: 'GET', url, key });
+      assertErrorBody(res, 422, 'validation_error');
+      assert.match(res.json().error.message, /cursor/);
+    });
+  }
+
   test('a missing required field answers 422 naming it', async () => {
     const conversation = (await t.request({ method: 'POST', url: '/conversations', key, json: {} })).json();
     const res = await t.request({ method: 'PATCH', url: `/conversations/${conversation.id}`, key, json: {} });

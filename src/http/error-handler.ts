@@ -4,6 +4,7 @@ import {
   AppError,
   InternalError,
   InvalidJsonError,
+  InvalidUrlError,
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
@@ -35,12 +36,26 @@ export function toAppError(error: FastifyError | Error): AppError {
       return new InvalidJsonError();
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PayloadTooLargeError(BODY_LIMIT_BYTES);
+    case 'FST_ERR_BAD_URL':
+      return new InvalidUrlError();
+    // An id longer than the router takes is an id that does not exist.
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new NotFoundError();
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError(String((error as FastifyError).message.split(': ').at(-1)));
   }
   // Fastify's own JSON parser reports syntax errors as a 400 SyntaxError.
   if (error instanceof SyntaxError && (error as FastifyError).statusCode === 400) return new InvalidJsonError();
   return new InternalError({ cause: error });
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors the router raises before any hook runs (a malformed
+ * URL, an over-long parameter), answered like every other error.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id);
+  void sendError(request, reply, toAppError(error));
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

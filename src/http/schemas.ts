@@ -21,7 +21,8 @@ export const errorResponses = (...statuses: number[]) =>
 export const pageQuery = (max: number, fallback: number) =>
   z.object({
     limit: z.coerce.number().int().min(1).max(max).default(fallback),
-    cursor: z.string().min(1).max(100).optional().describe('next_cursor of the previous page'),
+    // Ids are UUIDv7 and a page's cursor is its last id, so anything else was not issued here.
+    cursor: z.uuid({ message: 'not a cursor this service issued' }).optional().describe('next_cursor of the previous page'),
   });
 
 export const idParams = z.object({ id: z.string().min(1).max(100) });
