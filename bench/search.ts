@@ -34,7 +34,7 @@ import { embeddingText } from '../src/services/task-embedder.js';
 import { openStorage } from '../src/storage/open-storage.js';
 import type { Storage } from '../src/storage/storage.js';
 import { embeddingModel } from '../src/upstream/embedding-model.js';
-import { createOpenAIClient } from '../src/upstream/openai-client.js';
+import { providerTransport } from '../src/upstream/transport.js';
 
 const DIMS = 1536;
 const MODEL = 'text-embedding-3-small';
@@ -220,7 +220,7 @@ async function benchBulk(database: Database): Promise<void> {
       await storage.migrate();
       const userId = await createUser(storage);
       await seedTasks(storage, userId, 0, count, false);
-      const model = embeddingModel(createOpenAIClient(config.openai), config.openai);
+      const model = embeddingModel(providerTransport(config.openai), config.openai);
       fake.reset();
       const t0 = performance.now();
       if (mode === 'batched (reindex)') {

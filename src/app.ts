@@ -22,7 +22,7 @@ import { createMetrics } from './observability/metrics.js';
 import { modelCallObserver } from './observability/model-call-observer.js';
 import { createServices } from './services/services.js';
 import type { Storage } from './storage/storage.js';
-import { createOpenAIClient } from './upstream/openai-client.js';
+import { providerTransport } from './upstream/transport.js';
 import { version } from './version.js';
 
 export interface AppOptions {
@@ -63,10 +63,12 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   if (redis) app.addHook('onClose', async () => redis.close());
   await registerModelCallLimits(app, { config, redis, metrics });
 
+  const transport = providerTransport(config.openai);
+  if (transport) app.addHook('onClose', async () => transport.close());
   const services = await createServices({
     config,
     storage,
-    openai: createOpenAIClient(config.openai),
+    transport,
     observeModelCall: modelCallObserver(app.log, metrics),
   });
   metrics?.watchSearchIndex(services.search.indexBytes);

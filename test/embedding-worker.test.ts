@@ -7,7 +7,7 @@ import { embeddingWorker } from '../src/services/embedding-worker.js';
 import { openStorage } from '../src/storage/open-storage.js';
 import type { Storage } from '../src/storage/storage.js';
 import { embeddingModel } from '../src/upstream/embedding-model.js';
-import { createOpenAIClient } from '../src/upstream/openai-client.js';
+import { providerTransport } from '../src/upstream/transport.js';
 import { TEST_DATABASES } from './helpers/databases.js';
 
 const [SQLITE] = TEST_DATABASES;
@@ -31,7 +31,7 @@ describe('embedding worker: the background loop', () => {
 
   test('an idle worker polling for hours holds no more listeners than when it started', async () => {
     const config = loadConfig({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${fake.url}/v1` });
-    const model = embeddingModel(createOpenAIClient(config.openai), config.openai);
+    const model = embeddingModel(providerTransport(config.openai), config.openai);
     // Counts the worker's rounds: each asks the queue for due jobs once.
     let rounds = 0;
     const counted: Storage = {

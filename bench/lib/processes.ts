@@ -218,6 +218,10 @@ export interface AppProcess {
   pid: number;
   /** Milliseconds from spawn to the first 200 from /health. */
   startupMs: number;
+  /** Its soft open-file limit once started. */
+  nofile: number | undefined;
+  /** What it wrote to stderr so far (fatal errors, warnings). */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
@@ -225,8 +229,19 @@ export interface AppProcess {
  * Starts `node dist/main.js` (build first). stdout (the request logs) goes nowhere, as
  * in production where it goes to a collector; stderr, which only carries fatal start-up
  * errors, goes to a file so a failed start can say why.
+ *
+ * `env` is added to the app's environment. `nofile` raises the app's open-file limit (soft
+ * and hard) with prlimit once it runs, for loads that need more sockets than the shell's
+ * limit allows (each relayed stream holds two: the client's and the upstream one); it needs
+ * the privilege to raise a hard limit, and `nofile` on the result says what the app got.
  */
-export async function startApp(options: { databaseUrl: string; fakeBaseUrl: string; workDir: string }): Promise<AppProcess> {
+export async function startApp(options: {
+  databaseUrl: string;
+  fakeBaseUrl: string;
+  workDir: string;
+  env?: Record<string, string>;
+  nofile?: number;
+}): Promise<AppProcess> {
   const port = await freePort();
   const stderrPath = path.join(options.workDir, `app-${port}.stderr`);
   const stderrFd = fs.openSync(stderrPath, 'w');
@@ -234,7 +249,7 @@ export async function startApp(options: { databaseUrl: string; fakeBaseUrl: stri
   const child = track(
     spawn(process.execPath, ['dist/main.js'], {
       cwd: ROOT,
-      env: appEnv({ port, databaseUrl: options.databaseUrl, fakeBaseUrl: options.fakeBaseUrl }),
+      env: { ...appEnv({ port, databaseUrl: options.databaseUrl, fakeBaseUrl: options.fakeBaseUrl }), ...options.env },
       stdio: ['ignore', 'ignore', stderrFd],
     }),
   );
@@ -244,9 +259,36 @@ export async function startApp(options: { databaseUrl: string; fakeBaseUrl: stri
     const text = fs.existsSync(stderrPath) ? fs.readFileSync(stderrPath, 'utf8').trim() : '';
     return text ? `: ${text.slice(0, 2000)}` : '';
   };
+  if (options.nofile !== undefined) await raiseOpenFiles(child.pid!, options.nofile);
   await waitFor200(`${origin}/health`, child, 30_000, describe);
   const startupMs = performance.now() - started;
-  return { origin, pid: child.pid!, startupMs, stop: () => stopChild(child) };
+  return {
+    origin,
+    pid: child.pid!,
+    startupMs,
+    nofile: openFilesLimit(child.pid!),
+    stderr: () => (fs.existsSync(stderrPath) ? fs.readFileSync(stderrPath, 'utf8') : ''),
+    stop: () => stopChild(child),
+  };
+}
+
+/** Sets the open-file limit of a running process; leaves it as it was when that is not allowed. */
+async function raiseOpenFiles(pid: number, limit: number): Promise<void> {
+  try {
+    await run('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`]);
+  } catch {
+    // not root, or no prlimit: the limit stays the inherited one, which openFilesLimit reports
+  }
+}
+
+/** The soft open-file limit of a process, from /proc/PID/limits (Linux). */
+export function openFilesLimit(pid: number): number | undefined {
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------- the admin CLI
@@ -270,25 +312,23 @@ export async function createUser(databaseUrl: string, name = 'bench'): Promise<C
 
 // ---------------------------------------------------------------- the bare-proxy floor
 
-/** Which floor: bare node:http both ways, or the official SDK out (with its default fetch, or the app's). */
-export type FloorKind = 'node-http' | 'sdk' | 'sdk-app-fetch';
+/** Which floor: bare node:http both ways. */
+export type FloorKind = 'node-http';
 
 const FLOOR_COMMANDS: Record<FloorKind, { args: string[]; env: Record<string, string> }> = {
   'node-http': { args: ['bench/lib/proxy-floor.mjs'], env: {} },
-  sdk: { args: ['--import', 'tsx', 'bench/lib/sdk-floor.ts'], env: {} },
-  'sdk-app-fetch': { args: ['--import', 'tsx', 'bench/lib/sdk-floor.ts'], env: { SDK_FETCH: 'app' } },
 };
 
 /**
- * A do-nothing gateway in front of the fake (bench/lib/proxy-floor.mjs, bench/lib/sdk-floor.ts):
- * what any Node gateway costs at the least, with or without the SDK.
+ * A do-nothing gateway in front of the fake (bench/lib/proxy-floor.mjs):
+ * what any Node gateway costs at the least.
  * It sends the fake what the direct baseline sends: `fields` and the system prompt around the message.
  */
 export async function startProxyFloor(
   fakeOrigin: string,
   request: { fields: Record<string, unknown>; systemPrompt: string },
   kind: FloorKind = 'node-http',
-): Promise<{ origin: string; stop(): Promise<void> }> {
+): Promise<{ origin: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const command = FLOOR_COMMANDS[kind];
   const child = track(
@@ -306,13 +346,78 @@ export async function startProxyFloor(
   );
   const origin = `http://127.0.0.1:${port}`;
   await waitForListening(port, child);
-  return { origin, stop: () => stopChild(child) };
+  return { origin, pid: child.pid!, stop: () => stopChild(child) };
+}
+
+/** The pass-through floor (bench/lib/proxy-floor.mjs, PROXY_MODE=pass-through): requests go to the fake as they are. */
+export function startPassThroughProxy(fakeOrigin: string): Promise<{ origin: string; pid: number; stop(): Promise<void> }> {
+  return startProxyFloor(fakeOrigin, { fields: {}, systemPrompt: '' }, 'pass-through');
+}
+
+// ---------------------------------------------------------------- the Portkey gateway
+
+export interface PortkeyProcess {
+  /** http://127.0.0.1:PORT; its OpenAI API is under /v1. */
+  origin: string;
+  pid: number;
+  /** The headers that route a request to the fake: provider openai, custom host = the fake's /v1. */
+  headers: Record<string, string>;
+  /** Whether bench/lib/portkey-stream-fix.mjs was preloaded (streaming does not work without it here). */
+  streamFix: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * The Portkey AI gateway from npm (@portkey-ai/gateway, its Node build), headless, in its
+ * own process, routed to the fake by headers. It waits for "Ready for connections".
+ */
+export async function startPortkey(fakeBaseUrl: string, options: { streamFix?: boolean } = {}): Promise<PortkeyProcess> {
+  const streamFix = options.streamFix ?? true;
+  const port = await freePort();
+  const child = track(
+    spawn(
+      process.execPath,
+      [...(streamFix ? ['--import', './bench/lib/portkey-stream-fix.mjs'] : []), 'node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${port}`, '--headless'],
+      { cwd: ROOT, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  );
+  let output = '';
+  const keep = (text: string) => {
+    if (output.length < 8000) output += text;
+  };
+  child.stderr!.setEncoding('utf8').on('data', keep);
+  child.stdout!.setEncoding('utf8');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Portkey did not print "Ready for connections" within 30 s: ${output.slice(-2000)}`)), 30_000);
+    const onData = (text: string) => {
+      keep(text);
+      if (output.includes('Ready for connections')) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`Portkey exited (${code ?? signal}) before it was ready: ${output.slice(-2000)}`));
+    });
+  });
+  await waitForListening(port, child);
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': fakeBaseUrl },
+    streamFix,
+    stop: () => stopChild(child),
+  };
 }
 
 async function waitForListening(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`proxy floor exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before listening on port ${port}`);
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
       socket.once('error', () => resolve(false));
@@ -320,5 +425,5 @@ async function waitForListening(port: number, child: ChildProcess, timeoutMs = 1
     if (ok) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error('proxy floor did not start listening');
+  throw new Error(`nothing listening on port ${port} after ${timeoutMs} ms`);
 }

@@ -23,8 +23,6 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
   const before = await inspect();
   const floorRequest = { fields: SDK_CHAT_DEFAULTS, systemPrompt: SYSTEM_PROMPT };
   const floor = await startProxyFloor(ctx.fake.origin, floorRequest);
-  const sdkFloor = await startProxyFloor(ctx.fake.origin, floorRequest, 'sdk');
-  const sdkAppFetchFloor = await startProxyFloor(ctx.fake.origin, floorRequest, 'sdk-app-fetch');
   const longBody = directLongChatBody(MESSAGE, REPLY, HISTORY_MAX_TOKENS, await loadTokenCounter('gpt-4o-mini'));
   const results = await loadSideBySide(
     {
@@ -41,8 +39,6 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         body: longBody,
       },
       floor: { url: `${floor.origin}/`, method: 'POST', body: { message: MESSAGE } },
-      sdkFloor: { url: `${sdkFloor.origin}/`, method: 'POST', body: { message: MESSAGE } },
-      sdkAppFetchFloor: { url: `${sdkAppFetchFloor.origin}/`, method: 'POST', body: { message: MESSAGE } },
       new: { url: `${app.origin}/chat`, method: 'POST', headers, body: { message: MESSAGE } },
       continue: {
         url: `${app.origin}/chat`,
@@ -53,22 +49,20 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
     },
     { high: settings.highConcurrency, low: settings.lowConcurrency, durationS: settings.durationS, warmupS: settings.warmupS, log: ctx.log },
   );
-  await Promise.all([floor.stop(), sdkFloor.stop(), sdkAppFetchFloor.stop()]);
+  await floor.stop();
   const after = await inspect();
-  const { direct, directLong, floor: bare, sdkAppFetchFloor: sdkBare, new: fresh, continue: cont } = results;
+  const { direct, directLong, floor: bare, new: fresh, continue: cont } = results;
   const c1 = settings.lowConcurrency;
   const c32 = settings.highConcurrency;
   const names = {
     direct: 'fake `POST /v1/chat/completions` direct (baseline)',
     directLong: `fake direct, with the ${longBody.messages.length.toLocaleString('en-US')} messages a long-conversation turn sends (baseline)`,
     floor: 'bare node:http proxy to the fake (reference: the floor of a Node gateway)',
-    sdkFloor: 'bare node:http server + official SDK, its default fetch (reference: the floor with the SDK)',
-    sdkAppFetchFloor: 'bare node:http server + official SDK with our fetch (reference: the floor with the SDK, as we call it)',
     new: 'app `POST /chat`, new conversation',
     continue: `app \`POST /chat\`, continuing ${app.seeded.longConversationMessages.toLocaleString('en-US')}-message conversation`,
   };
 
-  const rows = ['direct', 'directLong', 'floor', 'sdkFloor', 'sdkAppFetchFloor', 'new', 'continue'] as const;
+  const rows = ['direct', 'directLong', 'floor', 'new', 'continue'] as const;
   const latencyRows = rows.map((k) => {
     const r = results[k].low;
     return [names[k], String(c1), fmt.ms(r.p50), fmt.ms(r.p99), fmt.deltaMs(r.p50 - direct.low.p50), fmt.deltaMs(r.p99 - direct.low.p99), fmt.rps(r.rps), String(r.errors), String(r.non2xx)];
@@ -98,7 +92,7 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
     ],
     notes: [
       `Every request sends "${MESSAGE}"; the fake answers "You said: ${MESSAGE}". Direct calls carry what the SDK sends for us: model, [system, user], max_completion_tokens, temperature.`,
-      'A /chat request is a whole round trip through us: auth, validation, database writes (conversation, user message, reply), the SDK call to the fake, and the response.',
+      'A /chat request is a whole round trip through us: auth, validation, database writes (conversation, user message, reply), the model call to the fake, and the response.',
       `The long conversation grows while it is measured (each request appends 2 messages). The history sent upstream is capped by HISTORY_MAX_TOKENS (default 6000): ` +
         `before the runs ${before.messages} stored messages, the newest ${before.historyMessages} (≈${before.historyTokens} tokens) sent on each request; ` +
         `after them ${after.messages} stored, the newest ${after.historyMessages} (≈${after.historyTokens} tokens, mostly short "hello" turns) sent. ` +
@@ -107,11 +101,6 @@ export async function chatScenario(ctx: BenchContext, app: AppUnderTest): Promis
         `no framework, validation, database, SDK or logs) is what any Node.js gateway costs at the least: ` +
         `${fmt.percent(bare.high.rps / direct.high.rps)} of direct at c=${c32} and ${fmt.deltaMs(bare.low.p50 - direct.low.p50)} at c=${c1}. ` +
         `We reach ${fmt.percent(fresh.high.rps / bare.high.rps)} of its throughput.`,
-      `The SDK floors (bench/lib/sdk-floor.ts) are the same do-nothing server calling the fake through the official SDK, ` +
-        `which the app must use: ${fmt.percent(results.sdkFloor.high.rps / direct.high.rps)} of direct at c=${c32} with the SDK's default fetch, ` +
-        `${fmt.percent(sdkBare.high.rps / direct.high.rps)} with the node:http fetch the app gives it. ` +
-        `No gateway that calls the model through the SDK can pass that line; with everything a /chat request does, we reach ` +
-        `${fmt.percent(fresh.high.rps / sdkBare.high.rps)} of it.`,
       '"No more than 20% slower" is read as p50 ≤ 1.20× and rps ≥ 0.80× those of a new conversation.',
       `The second baseline sends the fake what a long-conversation turn sends once the history is full of short turns ` +
         `(${longBody.messages.length} messages, ${(JSON.stringify(longBody).length / 1024).toFixed(0)} KiB of JSON): the upstream's own cost of a full history. ` +

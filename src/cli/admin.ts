@@ -4,7 +4,7 @@ import { embeddingWorker } from '../services/embedding-worker.js';
 import { userService } from '../services/user-service.js';
 import { openStorage } from '../storage/open-storage.js';
 import { embeddingModel } from '../upstream/embedding-model.js';
-import { createOpenAIClient } from '../upstream/openai-client.js';
+import { providerTransport } from '../upstream/transport.js';
 
 /**
  * Operator commands, on the same DATABASE_URL as the server (safe while it runs).
@@ -44,9 +44,14 @@ async function run(args: string[]): Promise<number> {
         return 0;
       }
       case 'reindex': {
-        const model = embeddingModel(createOpenAIClient(config.openai), config.openai);
-        if (!model.configured) return fail('reindex needs a model provider: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)');
-        print(await embeddingWorker({ storage, model, options: config.embeddingWorker }).reindex());
+        const transport = providerTransport(config.openai);
+        if (!transport) return fail('reindex needs a model provider: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)');
+        try {
+          const model = embeddingModel(transport, config.openai);
+          print(await embeddingWorker({ storage, model, options: config.embeddingWorker }).reindex());
+        } finally {
+          await transport.close();
+        }
         return 0;
       }
       default:

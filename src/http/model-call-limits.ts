@@ -11,7 +11,7 @@ import {
   type TokenBudgetStore,
 } from '../limits/token-budget-store.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { TokenUsage } from '../upstream/chat-model.js';
+import type { TokenUsage } from '../upstream/model-call.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CallOptions } from '../upstream/chat-model.js';
+import type { CallOptions } from '../upstream/model-call.js';
 import { abortOnDisconnect } from './client-disconnect.js';
 
 /**

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ModelCallObservation } from '../upstream/chat-model.js';
+import type { ModelCallObservation } from '../upstream/model-call.js';
 
 /**
  * The service's Prometheus metrics on a registry of its own (not prom-client's

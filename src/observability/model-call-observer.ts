@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { ModelCallObserver } from '../upstream/chat-model.js';
+import type { ModelCallObserver } from '../upstream/model-call.js';
 import type { Metrics } from './metrics.js';
 
 /**

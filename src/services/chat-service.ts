@@ -2,9 +2,8 @@ import type { Config } from '../config/config.js';
 import { AppError, ContextLengthExceededError, InternalError, NotFoundError, UpstreamError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Message, MessageStatus, Storage } from '../storage/storage.js';
-import type { CallOptions, ChatCompletionChunk, ChatModel, ChatRequest } from '../upstream/chat-model.js';
+import type { CallOptions, ChatCompletionChunk, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import { isAbort } from '../upstream/error-mapping.js';
-import { messageList, type MessageList } from '../upstream/chat-request-body.js';
 import type { HistoryCache } from './history-cache.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
@@ -72,7 +71,6 @@ export interface ChatServiceDeps {
  */
 export function chatService({ storage, model, tokens, history: historyCache, config }: ChatServiceDeps) {
   const systemTokens = tokens.count(config.systemPrompt) + TOKENS_PER_MESSAGE;
-  /** Frozen, like cached history messages, so its JSON is made once (chatRequestBody). */
   const systemMessage = Object.freeze({ role: 'system' as const, content: config.systemPrompt });
   const countMessage = (content: string) => tokens.count(content) + TOKENS_PER_MESSAGE;
 
@@ -113,7 +111,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     }
     const userTokens = contentTokens + TOKENS_PER_MESSAGE;
 
-    let history: { messages: MessageList; tokens: number } = { messages: [], tokens: 0 };
+    let history: { messages: readonly ChatCompletionMessageParam[]; tokens: number } = { messages: [], tokens: 0 };
     const now = new Date().toISOString();
     const userMessage = {
       id: newId(),
@@ -148,8 +146,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       conversationId,
       promptTokens,
       request: {
-        // Frozen, like the rest, so the list's JSON is made from its parts' (see messageList).
-        messages: messageList(systemMessage, history.messages, Object.freeze({ role: 'user' as const, content: input.message })),
+        messages: [systemMessage, ...history.messages, { role: 'user', content: input.message }],
       },
     };
   }

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import { ProviderHttpError } from '../upstream/provider-errors.js';
 import { AppError, ContextLengthExceededError, UpstreamRateLimitedError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { EmbeddingJob, Storage } from '../storage/storage.js';
@@ -235,7 +235,7 @@ export type EmbeddingWorker = ReturnType<typeof embeddingWorker>;
 function isRejectedInput(error: unknown): boolean {
   if (error instanceof ContextLengthExceededError) return true;
   const cause = error instanceof AppError ? error.cause : undefined;
-  return cause instanceof OpenAI.APIError && (cause.status === 400 || cause.status === 422);
+  return cause instanceof ProviderHttpError && (cause.status === 400 || cause.status === 422);
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));

@@ -1,6 +1,5 @@
 import type { HistoryEntry, Storage } from '../storage/storage.js';
 import type { ChatCompletionMessageParam } from '../upstream/chat-model.js';
-import { listCarryingJson, messageJsonBytes, type MessageList } from '../upstream/chat-request-body.js';
 import { type HistorySource, toModelMessage, walkHistory } from './history.js';
 
 /** A stored message as history needs it, with its model message built once and frozen (it is shared between turns). */
@@ -14,8 +13,8 @@ export interface HistorySelection {
   /** Oldest first. */
   entries: CachedHistoryEntry[];
   tokens: number;
-  /** The entries' model messages, carrying their JSON (see listCarryingJson). */
-  messages: MessageList;
+  /** The entries' model messages (frozen, shared between turns). */
+  messages: readonly ChatCompletionMessageParam[];
 }
 
 export interface HistoryCacheOptions {
@@ -36,8 +35,6 @@ const MAX_NEWER = 1024;
 const ENTRY_OVERHEAD_BYTES = 240;
 /** Dropped entries at the old end are let go once there are this many, and more than live ones. */
 const COMPACT_AFTER = 256;
-const COMMA = 0x2c;
-const NO_JSON = Buffer.alloc(0);
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -67,10 +64,10 @@ const isCall = (entry: HistoryEntry): boolean => entry.role === 'assistant' && !
 
 /**
  * What is kept of one conversation: the units HistoryWalk keeps for `cover` tokens, oldest
- * first, with running token sums and their JSON side by side, so a turn's selection is a
+ * first, with running token sums, so a turn's selection is a
  * binary search and two slices, and a new message is an append: no turn walks the history. Entries only ever go on at the new end and come off
- * at the old end (`start`); a selection holds slices of the arrays and a view of bytes
- * that are never written again, so turns in flight keep what they selected.
+ * at the old end (`start`); a selection holds slices of the arrays, so turns in flight
+ * keep what they selected.
  *
  * HistoryWalk's rules, oldest first: every message that is not a tool answer starts a
  * group, and the tool answers after it belong to it. A group whose head calls tools is
@@ -86,9 +83,6 @@ class Run {
   private models: CachedHistoryEntry['message'][] = [];
   /** sums[i]: the tokens of entries[0..i). */
   private sums: number[] = [0];
-  /** offsets[i]: where entries[i]'s JSON starts in `json`; each is followed by a comma. */
-  private offsets: number[] = [0];
-  private json: Buffer = NO_JSON;
   /** The oldest entry kept: the ones before it no longer fit. */
   private start = 0;
   /** The newest seq read (0 for an empty conversation; seqs start at 1). */
@@ -105,7 +99,7 @@ class Run {
 
   /** Estimated heap bytes, for the cache's bound. */
   get bytes(): number {
-    return this.entryBytes + this.json.length + (this.entries.length + this.offsets.length) * 16;
+    return this.entryBytes + this.entries.length * 24;
   }
 
   /** Adds the next newer message, as HistoryWalk's rules group it, and drops what no longer fits. */
@@ -143,11 +137,10 @@ class Run {
       else low = middle + 1;
     }
     const from = this.unitAtOrAfter(low, end);
-    const json = from < end ? this.json.subarray(this.offsets[from], this.offsets[end]! - 1) : NO_JSON;
     return {
       entries: this.entries.slice(from, end),
       tokens: sums[end]! - sums[from]!,
-      messages: listCarryingJson(this.models.slice(from, end), json),
+      messages: this.models.slice(from, end),
     };
   }
 
@@ -163,40 +156,25 @@ class Run {
     }
     // The newest unit gone too: its answers still to come would not be kept either.
     if (this.start === end) this.openCall = false;
-    if (this.start >= COMPACT_AFTER && this.start > end - this.start) this.rebuild(0);
+    if (this.start >= COMPACT_AFTER && this.start > end - this.start) this.rebuild();
   }
 
   private append(entry: CachedHistoryEntry): void {
-    const text = messageJsonBytes(entry.message);
-    if (this.offsets[this.end]! + text.length + 1 > this.json.length) this.rebuild(text.length + 1);
     const n = this.end;
-    const offset = this.offsets[n]!;
-    text.copy(this.json, offset);
-    this.json[offset + text.length] = COMMA;
     this.entries.push(entry);
     this.models.push(entry.message);
     this.sums.push(this.sums[n]! + entry.tokens);
-    this.offsets.push(offset + text.length + 1);
     this.entryBytes += entry.size;
   }
 
-  /**
-   * New arrays and bytes holding only the live entries (room for `more` bytes and as many
-   * again): what selections in flight hold stays as it was.
-   */
-  private rebuild(more: number): void {
-    const { start, end } = this;
-    const base = this.offsets[start]!;
-    const live = this.offsets[end]! - base;
-    const json = Buffer.allocUnsafeSlow(Math.max(4096, 2 * (live + more)));
-    this.json.copy(json, 0, base, base + live);
+  /** New arrays holding only the live entries: what selections in flight hold stays as it was. */
+  private rebuild(): void {
+    const { start } = this;
     const sumBase = this.sums[start]!;
     for (let i = 0; i < start; i++) this.entryBytes -= this.entries[i]!.size;
     this.entries = this.entries.slice(start);
     this.models = this.models.slice(start);
     this.sums = this.sums.slice(start).map((sum) => sum - sumBase);
-    this.offsets = this.offsets.slice(start).map((offset) => offset - base);
-    this.json = json;
     this.start = 0;
   }
 }
@@ -284,7 +262,6 @@ export function historyCache(options: HistoryCacheOptions) {
     /**
      * The newest messages of a conversation that fit `budget`, oldest first, and their
      * tokens: exactly what HistoryWalk's rules keep over all the stored messages.
-     * `messages` are their model messages as a list whose JSON is already made.
      */
     async select(conversationId: string, budget: number): Promise<HistorySelection> {
       const started = generation;

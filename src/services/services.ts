@@ -1,8 +1,9 @@
-import type OpenAI from 'openai';
 import type { Config } from '../config/config.js';
 import type { Storage } from '../storage/storage.js';
-import { chatModel, type ModelCallObserver } from '../upstream/chat-model.js';
+import { chatModel } from '../upstream/chat-model.js';
 import { embeddingModel } from '../upstream/embedding-model.js';
+import type { ModelCallObserver } from '../upstream/model-call.js';
+import type { Transport } from '../upstream/transport.js';
 import { agentService } from './agent/agent-service.js';
 import { taskTools } from './agent/tools.js';
 import { chatService } from './chat-service.js';
@@ -19,14 +20,15 @@ import { userService } from './user-service.js';
 export async function createServices(deps: {
   config: Config;
   storage: Storage;
-  openai: OpenAI | undefined;
-  /** Told about every finished chat model call (metrics, the per-call log line). */
+  /** The one way to the model provider; undefined when none is configured. */
+  transport: Transport | undefined;
+  /** Told about every finished model call (metrics, the per-call log line). */
   observeModelCall?: ModelCallObserver | undefined;
 }) {
   const { config, storage } = deps;
   const tokens = await loadTokenCounter(config.openai.model);
-  const model = chatModel(deps.openai, config.openai, deps.observeModelCall);
-  const embedder = embeddingModel(deps.openai, config.openai);
+  const model = chatModel(deps.transport, config.openai, deps.observeModelCall);
+  const embedder = embeddingModel(deps.transport, config.openai, deps.observeModelCall);
   const embeddings = embeddingWorker({ storage, model: embedder, options: config.embeddingWorker });
   const tasks = taskService(storage, embeddings);
   const history = historyCache({ storage, coverTokens: config.historyMaxTokens });

@@ -1,4 +1,3 @@
-import type OpenAI from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -8,169 +7,133 @@ import type {
 import type { Config } from '../config/config.js';
 import { AppError, ProviderNotConfiguredError } from '../errors.js';
 import { isAbort, toUpstreamError } from './error-mapping.js';
-import { chatRequestBody } from './chat-request-body.js';
-import { ATTEMPT_LISTENER } from './openai-client.js';
+import { eventData } from './event-stream.js';
+import { startModelCall, type CallOptions, type ModelCall, type ModelCallObserver, type TokenUsage } from './model-call.js';
+import { ProviderProtocolError, ProviderTimeoutError } from './provider-errors.js';
+import { abortError, isTransportTimeout, readJson, type Transport, type UpstreamResponse } from './transport.js';
 
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
+export type { CallOptions, TokenUsage } from './model-call.js';
 
 export interface ChatRequest {
   messages: readonly ChatCompletionMessageParam[];
   tools?: ChatCompletionTool[];
 }
 
-export interface CallOptions {
-  /** Aborts the upstream request at once (client gone, shutdown). */
-  signal?: AbortSignal | undefined;
-  /** Sent upstream as x-request-id, to follow one request across both logs. */
-  requestId?: string | undefined;
-  /** Told the tokens each upstream call used, once it finished (token budgets). */
-  onUsage?: ((usage: TokenUsage) => void) | undefined;
-}
-
-export interface TokenUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-}
-
-/** What is known about one upstream call when it finished: for metrics and the per-call log line. */
-export interface ModelCallObservation {
-  model: string;
-  stream: boolean;
-  /** "success", "aborted", or the contract's error code (e.g. upstream_timeout). */
-  outcome: string;
-  /** HTTP attempts the SDK made (1 + retries). */
-  attempts: number;
-  /** From the first attempt to the reply (streams: to the end of the stream). */
-  durationMs: number;
-  /** As reported upstream; undefined when it reported none. */
-  usage: TokenUsage | undefined;
-  requestId: string | undefined;
-}
-
-export type ModelCallObserver = (call: ModelCallObservation) => void;
-
 /**
- * Chat completions through the SDK with the configured model and generation
- * settings. Every error leaves here already mapped to the contract's table.
+ * Chat completions with the configured model and generation settings, over the one
+ * transport. Every error leaves here already mapped to the contract's table.
  */
 export interface ChatModel {
   readonly model: string;
   /** Throws 503 provider_not_configured when no provider is set: check before doing any work. */
   assertConfigured(): void;
   complete(request: ChatRequest, options?: CallOptions): Promise<ChatCompletion>;
-  /** Resolves once the upstream accepted the request; the chunks may still fail (mapped too). */
+  /**
+   * Resolves once the upstream accepted the request; the chunks may still fail (mapped
+   * too). An abort ends them with an AbortError; stopping early aborts the upstream request.
+   */
   stream(request: ChatRequest, options?: CallOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
 }
 
-const outcomeOf = (error: unknown): string =>
+export const outcomeOf = (error: unknown): string =>
   isAbort(error) ? 'aborted' : error instanceof AppError ? error.code : 'internal_error';
 
 /**
  * Chat completions with the configured model; `observe` (metrics, logs) is told about
  * every call when it finishes, so this file needs no metrics library.
  */
-export function chatModel(client: OpenAI | undefined, config: Config['openai'], observe?: ModelCallObserver): ChatModel {
-  const requireClient = (): OpenAI => {
-    if (!client) throw new ProviderNotConfiguredError();
-    return client;
+export function chatModel(transport: Transport | undefined, config: Config['openai'], observe?: ModelCallObserver): ChatModel {
+  const requireTransport = (): Transport => {
+    if (!transport) throw new ProviderNotConfiguredError();
+    return transport;
   };
-  const fields = (request: ChatRequest) => ({
-    model: config.model,
-    max_completion_tokens: config.maxTokens,
-    temperature: config.temperature,
-    ...(request.tools?.length && { tools: request.tools }),
-  });
-  /**
-   * POST /chat/completions through the SDK's own request path (retries, backoff,
-   * timeouts, error classes, SSE parsing: what `chat.completions.create` calls), with
-   * the body already serialised: see chatRequestBody.
-   */
-  function post<T>(openai: OpenAI, body: Uint8Array, stream: boolean, call: ReturnType<typeof track>): Promise<T> {
-    return openai.post<T>('/chat/completions', { ...call.requestOptions, body, stream }) as Promise<T>;
-  }
-  /** Per-call bookkeeping: started at the first attempt, finished once (success, error or stream end). */
-  function track(options: CallOptions, stream: boolean) {
-    const started = performance.now();
-    let attempts = 0;
-    return {
-      requestOptions: {
+  const body = (request: ChatRequest, stream: boolean) =>
+    JSON.stringify({
+      model: config.model,
+      max_completion_tokens: config.maxTokens,
+      temperature: config.temperature,
+      ...(request.tools?.length && { tools: request.tools }),
+      ...(stream && { stream: true, stream_options: { include_usage: true } }),
+      messages: request.messages,
+    });
+
+  async function post(request: ChatRequest, stream: boolean, call: ModelCall, options: CallOptions): Promise<UpstreamResponse> {
+    try {
+      return await requireTransport().send({
+        method: 'POST',
+        path: 'chat/completions',
+        body: body(request, stream),
         signal: options.signal,
-        // The body goes as UTF-8 JSON already made (see post).
-        headers: { 'content-type': 'application/json', ...(options.requestId && { 'x-request-id': options.requestId }) },
-        // The SDK copies fetchOptions into every attempt's fetch; our fetch calls this back.
-        fetchOptions: { [ATTEMPT_LISTENER]: () => void attempts++ } as {},
-      },
-      finish(outcome: string, usage: TokenUsage | undefined): void {
-        if (usage) options.onUsage?.(usage);
-        observe?.({
-          model: config.model,
-          stream,
-          outcome,
-          attempts,
-          durationMs: performance.now() - started,
-          usage,
-          requestId: options.requestId,
-        });
-      },
-    };
+        requestId: options.requestId,
+        onAttempt: call.onAttempt,
+      });
+    } catch (error) {
+      const mapped = toUpstreamError(error);
+      call.finish(outcomeOf(mapped), undefined);
+      throw mapped;
+    }
   }
 
   return {
     model: config.model,
-    assertConfigured: () => void requireClient(),
+    assertConfigured: () => void requireTransport(),
 
     async complete(request, options = {}) {
-      const openai = requireClient();
-      const call = track(options, false);
+      const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: false }, options);
+      const response = await post(request, false, call, options);
       try {
-        const completion = await post<ChatCompletion>(openai, chatRequestBody(fields(request), request.messages), false, call);
+        const completion = await readJson<ChatCompletion>(response);
+        if (!Array.isArray(completion?.choices)) throw new ProviderProtocolError('The model provider sent a reply without choices');
         call.finish('success', completion.usage ?? undefined);
         return completion;
       } catch (error) {
-        const mapped = toUpstreamError(error);
+        const mapped = readFailure(error, options.signal);
         call.finish(outcomeOf(mapped), undefined);
         throw mapped;
       }
     },
 
     async stream(request, options = {}) {
-      const openai = requireClient();
-      const call = track(options, true);
-      let stream: AsyncIterable<ChatCompletionChunk>;
-      try {
-        const body = chatRequestBody({ ...fields(request), stream: true, stream_options: { include_usage: true } }, request.messages);
-        stream = await post<AsyncIterable<ChatCompletionChunk>>(openai, body, true, call);
-      } catch (error) {
-        const mapped = toUpstreamError(error);
-        call.finish(outcomeOf(mapped), undefined);
-        throw mapped;
-      }
-      return observed(stream, call, options.signal);
+      const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: true }, options);
+      return completionChunks(await post(request, true, call, options), call, options.signal);
     },
   };
 }
 
-/** Relays the chunks, mapping errors; the call is finished when the stream ends, however it ends. */
-async function* observed(
-  source: AsyncIterable<ChatCompletionChunk>,
-  call: { finish(outcome: string, usage: TokenUsage | undefined): void },
-  signal: AbortSignal | undefined,
-): AsyncGenerator<ChatCompletionChunk> {
+/** A failure while reading an answer's body, mapped: the abort it was, a timeout, or the provider's fault. */
+export function readFailure(error: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return abortError(signal);
+  return toUpstreamError(isTransportTimeout(error) ? new ProviderTimeoutError(1, { cause: error }) : error);
+}
+
+/**
+ * The chunks of a streamed completion as they arrive. The call is finished when they
+ * end, however they end; stopping early destroys the body, which aborts the request.
+ */
+async function* completionChunks(response: UpstreamResponse, call: ModelCall, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
   let usage: TokenUsage | undefined;
   let outcome = 'aborted'; // the consumer stopped early (return()) unless we learn otherwise
   try {
-    for await (const chunk of source) {
+    for await (const data of eventData(response.body)) {
+      if (data === '[DONE]') continue; // the body ends right after it
+      let chunk: ChatCompletionChunk & { error?: unknown };
+      try {
+        chunk = JSON.parse(data) as typeof chunk;
+      } catch (error) {
+        throw new ProviderProtocolError('The model provider sent a stream event we could not read', { cause: error });
+      }
+      if (chunk.error) throw new ProviderProtocolError('The model provider failed mid-stream', { cause: chunk.error });
       if (chunk.usage) usage = chunk.usage;
       yield chunk;
     }
-    // The SDK ends an aborted stream quietly, as if it were complete.
-    outcome = signal?.aborted ? 'aborted' : 'success';
+    outcome = 'success';
   } catch (error) {
-    const mapped = toUpstreamError(error);
+    const mapped = readFailure(error, signal);
     outcome = outcomeOf(mapped);
     throw mapped;
   } finally {
+    if (!response.body.readableEnded) response.body.destroy();
     call.finish(outcome, usage);
   }
 }

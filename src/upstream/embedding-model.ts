@@ -1,9 +1,12 @@
-import type OpenAI from 'openai';
+import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError, UpstreamError } from '../errors.js';
 import { sha256 } from '../hash.js';
 import { bytesToVector } from '../vectors.js';
+import { outcomeOf, readFailure } from './chat-model.js';
 import { toUpstreamError } from './error-mapping.js';
+import { startModelCall, type CallOptions, type ModelCallObserver } from './model-call.js';
+import { readJson, type Transport } from './transport.js';
 
 /** The API's limits per request: inputs, and total tokens (300k), kept well under with an overestimate. */
 export const MAX_INPUTS_PER_REQUEST = 2048;
@@ -18,8 +21,7 @@ const QUERY_CACHE_SIZE = 1000;
  */
 export const estimateTokens = (text: string): number => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
 
-export interface EmbedOptions {
-  signal?: AbortSignal | undefined;
+export interface EmbedOptions extends CallOptions {
   /** Per-call override of OPENAI_MAX_RETRIES (the worker does its own backoff). */
   maxRetries?: number | undefined;
   /** Per-call override of OPENAI_TIMEOUT, in ms. */
@@ -27,7 +29,7 @@ export interface EmbedOptions {
 }
 
 /**
- * Embeddings through the SDK with the configured model and dimensions. Many texts
+ * Embeddings over the one transport with the configured model and dimensions. Many texts
  * go in as few requests as the API's limits allow; every error leaves mapped to
  * the contract's table; vectors come back as Float32Arrays.
  */
@@ -48,32 +50,44 @@ export interface EmbeddingModel {
   knownDimensions(): number | undefined;
 }
 
-export function embeddingModel(client: OpenAI | undefined, config: Config['openai']): EmbeddingModel {
+export function embeddingModel(transport: Transport | undefined, config: Config['openai'], observe?: ModelCallObserver): EmbeddingModel {
   const model = config.embeddingModel;
   const requested = config.embeddingDimensions;
   let learned: number | undefined = requested;
   const queryCache = new Map<string, Float32Array>();
 
-  const requireClient = (): OpenAI => {
-    if (!client) throw new ProviderNotConfiguredError();
-    return client;
+  const requireTransport = (): Transport => {
+    if (!transport) throw new ProviderNotConfiguredError();
+    return transport;
   };
 
   async function request(inputs: string[], options: EmbedOptions): Promise<Float32Array[]> {
-    let response: OpenAI.CreateEmbeddingResponse;
+    const call = startModelCall(observe, { model, endpoint: 'embeddings', stream: false }, options);
+    let response: CreateEmbeddingResponse;
     try {
-      response = await requireClient().embeddings.create(
-        // base64 asked for explicitly: the SDK then hands it over as-is and we decode straight to float32.
-        { model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) },
-        {
-          ...(options.signal && { signal: options.signal }),
-          ...(options.maxRetries !== undefined && { maxRetries: options.maxRetries }),
-          ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
-        },
-      );
+      const answer = await requireTransport().send({
+        method: 'POST',
+        path: 'embeddings',
+        // base64: a quarter of the bytes of a JSON float list, decoded straight to float32.
+        body: JSON.stringify({ model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) }),
+        signal: options.signal,
+        requestId: options.requestId,
+        maxRetries: options.maxRetries,
+        timeoutMs: options.timeoutMs,
+        onAttempt: call.onAttempt,
+      });
+      try {
+        response = await readJson<CreateEmbeddingResponse>(answer);
+      } catch (error) {
+        throw readFailure(error, options.signal);
+      }
     } catch (error) {
-      throw toUpstreamError(error);
+      const mapped = toUpstreamError(error);
+      call.finish(outcomeOf(mapped), undefined);
+      throw mapped;
     }
+    const usage = response?.usage;
+    call.finish('success', usage && { prompt_tokens: usage.prompt_tokens, completion_tokens: 0, total_tokens: usage.total_tokens });
     const vectors = new Array<Float32Array | undefined>(inputs.length);
     for (const item of response?.data ?? []) {
       if (!Number.isInteger(item?.index) || item.index < 0 || item.index >= inputs.length) continue;
@@ -100,8 +114,8 @@ export function embeddingModel(client: OpenAI | undefined, config: Config['opena
   return {
     model,
     requestedDimensions: requested,
-    configured: client !== undefined,
-    assertConfigured: () => void requireClient(),
+    configured: transport !== undefined,
+    assertConfigured: () => void requireTransport(),
     embed,
 
     async embedQuery(text, options) {
