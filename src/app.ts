@@ -15,6 +15,7 @@ import { agentRoutes } from './http/routes/agent.js';
 import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
+import { openaiCompatibleRoutes } from './http/routes/openai-compatible.js';
 import { searchRoutes } from './http/routes/search.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { connectRedis } from './limits/redis-connection.js';
@@ -81,6 +82,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     await authenticated.register(chatRoutes(services));
     await authenticated.register(agentRoutes(services));
     await authenticated.register(searchRoutes(services));
+    await authenticated.register(openaiCompatibleRoutes(services));
   });
   // The embedding worker runs while the app does; closing stops it (an embedding request in flight is aborted).
   app.addHook('onReady', async () => services.embeddings.start(app.log));

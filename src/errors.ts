@@ -50,6 +50,20 @@ export class UnsupportedMediaTypeError extends AppError {
   }
 }
 
+/**
+ * A request the OpenAI-compatible API (/v1) refuses, as OpenAI does: 400 naming the
+ * field in `param`. Our own API uses ValidationError (422) instead.
+ */
+export class InvalidRequestError extends AppError {
+  constructor(
+    message: string,
+    readonly param: string | null,
+    code = 'invalid_value',
+  ) {
+    super(400, code, message);
+  }
+}
+
 // --- auth and resources ----------------------------------------------------
 export class UnauthorizedError extends AppError {
   constructor(message = 'Missing or unknown API key; send Authorization: Bearer <api_key>') {
@@ -98,6 +112,20 @@ export class UpstreamTimeoutError extends AppError {
 export class UpstreamAuthFailedError extends AppError {
   constructor(options?: { cause?: unknown }) {
     super(502, 'upstream_auth_failed', 'The model provider rejected our credentials; check OPENAI_API_KEY', {}, options);
+  }
+}
+/**
+ * The provider refused a request relayed on /v1 as the client's fault (a 4xx other than
+ * 401, 403, 408 and 429): its status and OpenAI error object go back to the client as they
+ * came. (Its 401/403 mean our provider key is wrong: UpstreamAuthFailedError, no text.)
+ */
+export class ProviderRejectedError extends AppError {
+  constructor(
+    status: number,
+    readonly openai: { message: string; type: string; param: string | null; code: string | null },
+    options?: { cause?: unknown },
+  ) {
+    super(status, openai.code ?? 'upstream_rejected', openai.message, {}, options);
   }
 }
 export class ProviderNotConfiguredError extends AppError {

@@ -10,17 +10,25 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.js';
+import { isOpenAIPath, toOpenAIError } from './openai-errors.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** Writes the contract's error body: {"error": {code, message, request_id}} with x-request-id. */
+/**
+ * Writes an error with x-request-id: the contract's body {"error": {code, message,
+ * request_id}}, or OpenAI's error object under /v1 (toOpenAIError).
+ */
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  reply.code(error.status).headers(error.headers);
-  return reply.send({ error: { code: error.code, message: error.message, request_id: String(request.id) } });
+  reply.headers(error.headers);
+  if (isOpenAIPath(request.url)) {
+    const { status, error: body } = toOpenAIError(error);
+    return reply.code(status).send({ error: body });
+  }
+  return reply.code(error.status).send({ error: { code: error.code, message: error.message, request_id: String(request.id) } });
 }
 
 /** Turns framework errors (body parsing, validation) into the service's vocabulary. */
-export function toAppError(error: FastifyError | Error): AppError {
+export function toAppError(error: FastifyError | Error, bodyLimit?: number): AppError {
   if (error instanceof AppError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const context = (error as FastifyError).validationContext ?? 'body';
@@ -35,7 +43,7 @@ export function toAppError(error: FastifyError | Error): AppError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new InvalidJsonError();
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(BODY_LIMIT_BYTES);
+      return new PayloadTooLargeError(bodyLimit ?? BODY_LIMIT_BYTES);
     case 'FST_ERR_BAD_URL':
       return new InvalidUrlError();
     // An id longer than the router takes is an id that does not exist.
@@ -60,9 +68,11 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const appError = toAppError(error as Error);
+    const appError = toAppError(error as Error, request.routeOptions.bodyLimit);
     if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(request, reply, appError);
   });
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, new NotFoundError('Route')));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new NotFoundError(isOpenAIPath(request.url) ? `Invalid URL (${request.method} ${request.url.split('?')[0]}): route` : 'Route')),
+  );
 }

@@ -1,5 +1,8 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, InternalError } from '../errors.js';
+import { isAbort } from '../upstream/error-mapping.js';
+import { toOpenAIError } from './openai-errors.js';
 
 /**
  * Server-sent events over the raw response. Each `send` waits for the socket
@@ -79,6 +82,27 @@ export async function writeEventStream<E extends StreamEvent>(
     }
     // A stream cut by shutdown ends without [DONE], so the client knows it is incomplete.
     if (!failed && !request.server.shutdownSignal?.aborted) await sse.send('[DONE]');
+  } finally {
+    sse.end();
+  }
+}
+
+/**
+ * Writes a relayed OpenAI stream (/v1): each event's data as it came, with backpressure. A
+ * failure after the first event is OpenAI's mid-stream error event (`{"error": {...}}`,
+ * which the SDKs raise), and the stream ends without [DONE]. A client that goes away
+ * aborts the upstream (the events end with an AbortError, which is no error here).
+ */
+export async function writeRelayedStream(request: FastifyRequest, reply: FastifyReply, events: AsyncIterable<string>): Promise<void> {
+  const sse = new SseWriter(request, reply);
+  try {
+    for await (const data of events) await sse.send(data);
+  } catch (error) {
+    if (!isAbort(error)) {
+      const appError = error instanceof AppError ? error : new InternalError({ cause: error });
+      if (appError.status >= 500 && !(error instanceof AppError)) request.log.error({ err: error }, 'stream failed');
+      await sse.send({ error: toOpenAIError(appError).error });
+    }
   } finally {
     sse.end();
   }

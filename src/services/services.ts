@@ -11,6 +11,7 @@ import { historyCache } from './history-cache.js';
 import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
+import { gatewayService } from './gateway-service.js';
 import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
 import { vectorIndexCache } from './vector-index/vector-index-cache.js';
@@ -42,6 +43,8 @@ export async function createServices(deps: {
     embeddings,
     search,
     chat,
+    /** The OpenAI-compatible relay (/v1). */
+    gateway: gatewayService({ transport: deps.transport, observe: deps.observeModelCall }),
     agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
   };
 }

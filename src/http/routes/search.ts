@@ -31,9 +31,9 @@ export function searchRoutes(deps: { search: SearchService }): FastifyPluginAsyn
         },
       },
       async (request, reply) => {
-        const { signal } = modelCallOptions(request, reply);
         const { query, top_k: topK = DEFAULT_TOP_K } = request.body;
-        const results = await search.search(request.user.id, query, topK, { signal });
+        // The query's embedding is a model call: its tokens count against the key's budget.
+        const results = await search.search(request.user.id, query, topK, modelCallOptions(request, reply));
         return { results };
       },
     );

@@ -1,0 +1,246 @@
+import {
+  AppError,
+  InvalidRequestError,
+  ProviderNotConfiguredError,
+  ProviderRejectedError,
+  UpstreamError,
+} from '../errors.js';
+import { outcomeOf, readFailure } from '../upstream/chat-model.js';
+import { toUpstreamError } from '../upstream/error-mapping.js';
+import { eventData } from '../upstream/event-stream.js';
+import { startModelCall, type CallOptions, type ModelCall, type ModelCallObserver, type TokenUsage } from '../upstream/model-call.js';
+import { ProviderHttpError } from '../upstream/provider-errors.js';
+import type { Transport, UpstreamResponse } from '../upstream/transport.js';
+
+/** A client's JSON body: the bytes it sent, relayed as they are, and what they parse to. */
+export interface RelayBody {
+  raw: Buffer;
+  json: unknown;
+}
+
+/** The provider's answer, relayed: its bytes and content type. */
+export interface RelayedAnswer {
+  body: Buffer;
+  contentType: string;
+}
+
+/** A relayed stream: each event's `data`, as the client should get it ([DONE] included). */
+export interface RelayedStream {
+  events: AsyncIterable<string>;
+}
+
+/**
+ * The OpenAI-compatible gateway (/v1 Chat Completions, Embeddings, Models): the client's
+ * request goes to the provider as the bytes it sent, and the answer comes back as the
+ * provider's bytes. Only what the gateway itself needs is checked (JSON, a `model`
+ * string, `messages` or `input`); the provider judges the rest. Every chat and embedding
+ * call is observed (metrics, log line) and its usage reported (token budgets), streams
+ * included: the provider is always asked for usage, and the usage chunk reaches the
+ * client only when it asked for it.
+ */
+export function gatewayService(deps: { transport: Transport | undefined; observe?: ModelCallObserver | undefined }) {
+  const requireTransport = (): Transport => {
+    if (!deps.transport) throw new ProviderNotConfiguredError();
+    return deps.transport;
+  };
+
+  async function post(path: string, body: Buffer | string, call: ModelCall, options: CallOptions): Promise<UpstreamResponse> {
+    try {
+      return await requireTransport().send({
+        method: 'POST',
+        path,
+        body,
+        signal: options.signal,
+        requestId: options.requestId,
+        onAttempt: call.onAttempt,
+      });
+    } catch (error) {
+      const mapped = toRelayError(error);
+      call.finish(outcomeOf(mapped), undefined);
+      throw mapped;
+    }
+  }
+
+  /** Reads a whole answer, finishing the call with the usage found at its end. */
+  async function relayWhole(response: UpstreamResponse, call: ModelCall, options: CallOptions): Promise<RelayedAnswer> {
+    let body: Buffer;
+    try {
+      body = Buffer.from(await response.body.arrayBuffer());
+    } catch (error) {
+      const mapped = readFailure(error, options.signal);
+      call.finish(outcomeOf(mapped), undefined);
+      throw mapped;
+    }
+    call.finish('success', trailingUsage(body));
+    return { body, contentType: header(response, 'content-type') ?? 'application/json' };
+  }
+
+  return {
+    async chatCompletions(request: RelayBody, options: CallOptions = {}): Promise<RelayedAnswer | RelayedStream> {
+      const json = requireObject(request.json);
+      const model = requireString(json, 'model');
+      if (!Array.isArray(json.messages)) throw new InvalidRequestError("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+      requireTransport();
+      if (json.stream !== true) {
+        const call = startModelCall(deps.observe, { model, endpoint: 'chat', stream: false }, options);
+        return relayWhole(await post('chat/completions', request.raw, call, options), call, options);
+      }
+      const streamOptions = json.stream_options as { include_usage?: unknown } | undefined | null;
+      const asked = streamOptions?.include_usage === true;
+      const call = startModelCall(deps.observe, { model, endpoint: 'chat', stream: true }, options);
+      const response = await post('chat/completions', asked ? request.raw : withUsageAsked(request, json), call, options);
+      return { events: relayEvents(response, call, asked, options.signal) };
+    },
+
+    async embeddings(request: RelayBody, options: CallOptions = {}): Promise<RelayedAnswer> {
+      const json = requireObject(request.json);
+      const model = requireString(json, 'model');
+      if (json.input === undefined || json.input === null) throw new InvalidRequestError("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
+      requireTransport();
+      const call = startModelCall(deps.observe, { model, endpoint: 'embeddings', stream: false }, options);
+      return relayWhole(await post('embeddings', request.raw, call, options), call, options);
+    },
+
+    /** GET models or models/{id}: not a model call (no tokens), relayed all the same. */
+    async models(id: string | undefined, options: CallOptions = {}): Promise<RelayedAnswer> {
+      let response: UpstreamResponse;
+      try {
+        response = await requireTransport().send({
+          method: 'GET',
+          path: id === undefined ? 'models' : `models/${encodeURIComponent(id)}`,
+          signal: options.signal,
+          requestId: options.requestId,
+        });
+        return { body: Buffer.from(await response.body.arrayBuffer()), contentType: header(response, 'content-type') ?? 'application/json' };
+      } catch (error) {
+        throw error instanceof ProviderHttpError ? toRelayError(error) : readFailure(error, options.signal);
+      }
+    },
+  };
+}
+
+export type GatewayService = ReturnType<typeof gatewayService>;
+
+/**
+ * The events of a relayed stream as they arrive. The data is passed on as it came, except
+ * the usage the gateway asked for on the client's behalf: a chunk carrying it is dropped
+ * when it carries nothing else (OpenAI's usage chunk has no choices), or sent without it.
+ * A usage object can only appear as `"usage":{` outside a string (inside one the quotes are
+ * escaped), so other chunks are not parsed at all.
+ */
+const USAGE_OBJECT = /"usage":\s*\{/;
+
+async function* relayEvents(response: UpstreamResponse, call: ModelCall, asked: boolean, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  let usage: TokenUsage | undefined;
+  let outcome = 'aborted'; // the consumer stopped early unless we learn otherwise
+  try {
+    for await (const data of eventData(response.body)) {
+      if (!USAGE_OBJECT.test(data)) {
+        yield data;
+        continue;
+      }
+      let chunk: { usage?: TokenUsage | null; choices?: unknown[] };
+      try {
+        chunk = JSON.parse(data) as typeof chunk;
+      } catch {
+        yield data; // not ours to judge: the client gets what the provider sent
+        continue;
+      }
+      if (chunk.usage && typeof chunk.usage === 'object') usage = chunk.usage;
+      if (asked || !chunk.usage) yield data;
+      else if (chunk.choices?.length) yield JSON.stringify({ ...chunk, usage: undefined });
+    }
+    outcome = 'success';
+  } catch (error) {
+    const mapped = readFailure(error, signal);
+    outcome = outcomeOf(mapped);
+    throw mapped;
+  } finally {
+    if (!response.body.readableEnded) response.body.destroy();
+    call.finish(outcome, usage);
+  }
+}
+
+/** The client's streaming body with `stream_options.include_usage: true` added. */
+function withUsageAsked(request: RelayBody, json: Record<string, unknown>): Buffer | string {
+  if (json.stream_options !== undefined && json.stream_options !== null) {
+    return JSON.stringify({ ...json, stream_options: { ...(json.stream_options as object), include_usage: true } });
+  }
+  // Spliced in before the closing brace: the rest of the bytes go as the client sent them.
+  const end = request.raw.lastIndexOf(0x7d);
+  const empty = /^\{\s*$/.test(request.raw.subarray(0, end).toString('latin1'));
+  return Buffer.concat([request.raw.subarray(0, end), Buffer.from(`${empty ? '' : ','}"stream_options":{"include_usage":true}}`)]);
+}
+
+/**
+ * The `usage` object of a whole answer, found from its end (OpenAI puts it last) without
+ * parsing the rest: an embeddings answer can be megabytes of vectors. Undefined when the
+ * provider sent none.
+ */
+export function trailingUsage(body: Buffer): TokenUsage | undefined {
+  let at = body.length;
+  while ((at = body.lastIndexOf('"usage":', at - 1)) > 0) {
+    if (body[at - 1] === 0x5c) continue; // \"usage\": inside a string
+    const start = body.indexOf('{', at + 8);
+    if (start < 0) return undefined;
+    let depth = 0;
+    for (let i = start; i < body.length; i++) {
+      if (body[i] === 0x7b) depth++;
+      else if (body[i] === 0x7d && --depth === 0) {
+        try {
+          const usage = JSON.parse(body.subarray(start, i + 1).toString('utf8')) as Partial<TokenUsage>;
+          return {
+            prompt_tokens: usage.prompt_tokens ?? 0,
+            completion_tokens: usage.completion_tokens ?? 0,
+            total_tokens: usage.total_tokens ?? (usage.prompt_tokens ?? 0) + (usage.completion_tokens ?? 0),
+          };
+        } catch {
+          return undefined;
+        }
+      }
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * What the provider's failures become on /v1: its 4xx (the client's fault) relayed with
+ * their status and OpenAI error object; its 401/403 (our key is wrong), 429, 5xx,
+ * timeouts and unreachability as our own errors, never with its words.
+ */
+export function toRelayError(error: unknown): unknown {
+  if (error instanceof ProviderHttpError && error.status >= 400 && error.status < 500 && ![401, 403, 408, 429].includes(error.status)) {
+    const e = error.error;
+    const text = (v: unknown) => (typeof v === 'string' ? v : null);
+    return new ProviderRejectedError(
+      error.status,
+      {
+        message: text(e?.message) ?? `The model provider rejected the request (${error.status})`,
+        type: text(e?.type) ?? 'invalid_request_error',
+        param: text(e?.param),
+        code: text(e?.code),
+      },
+      { cause: error },
+    );
+  }
+  const mapped = toUpstreamError(error);
+  return mapped instanceof AppError || mapped instanceof Error ? mapped : new UpstreamError(undefined, { cause: error });
+}
+
+function requireObject(json: unknown): Record<string, unknown> {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new InvalidRequestError('The body must be a JSON object.', null);
+  return json as Record<string, unknown>;
+}
+
+function requireString(json: Record<string, unknown>, field: string): string {
+  const value = json[field];
+  if (value === undefined || value === null) throw new InvalidRequestError(`Missing required parameter: '${field}'.`, field, 'missing_required_parameter');
+  if (typeof value !== 'string' || value === '') throw new InvalidRequestError(`Invalid type for '${field}': expected a string.`, field, 'invalid_type');
+  return value;
+}
+
+const header = (response: UpstreamResponse, name: string): string | undefined => {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
