@@ -7,9 +7,11 @@ import {
   InvalidUrlError,
   NotFoundError,
   PayloadTooLargeError,
+  ServiceUnavailableError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.js';
+import { isAbort } from '../upstream/error-mapping.js';
 import { isOpenAIPath, toOpenAIError } from './openai-errors.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -68,6 +70,12 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
+    // A model call cut by its own signal: the client went away (nobody to answer), or a
+    // shutdown's grace period ended (the client is told to come back).
+    if (isAbort(error)) {
+      if (reply.raw.destroyed) return reply.code(499).send();
+      return sendError(request, reply, new ServiceUnavailableError('The server is shutting down; try again'));
+    }
     const appError = toAppError(error as Error, request.routeOptions.bodyLimit);
     if (appError.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(request, reply, appError);
