@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
 import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, RouteOptions } from 'fastify';
 import type { Config } from '../config/config.js';
 import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
-import { perTurnPipeline, type RedisConnection, type TurnPipeline } from '../limits/redis-connection.js';
+import { perTurnPipeline, type RedisConnection } from '../limits/redis-connection.js';
+import { RedisRequestLimitStore } from '../limits/request-limit-store.js';
 import {
   currentWindow,
   LocalTokenBudgetStore,
@@ -28,41 +28,7 @@ declare module 'fastify' {
   }
 }
 
-const require = createRequire(import.meta.url);
-type RedisStoreCtor = new (
-  continueExceeding: boolean,
-  exponentialBackoff: boolean,
-  redis: unknown,
-  key: string,
-) => FastifyRateLimitStore;
-const RedisStore = require('@fastify/rate-limit/store/RedisStore.js') as RedisStoreCtor;
-
 const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavailable (Redis is not answering); try again shortly');
-
-/**
- * @fastify/rate-limit's Redis store, with failures reported once per outage and, when
- * failing closed, turned into our 503. Every route shares one counter per key (`child`
- * returns the same store): the limit is per key across all model-calling endpoints.
- */
-function sharedRedisStore(redis: RedisConnection, pipeline: TurnPipeline, prefix: string) {
-  const inner = new RedisStore(false, false, pipeline, prefix);
-  const store: FastifyRateLimitStore = {
-    incr(key, callback, timeWindow, max) {
-      inner.incr(
-        key,
-        (error, result) => {
-          if (!error) return callback(null, result);
-          redis.reportFailure(error);
-          callback(limiterDown());
-        },
-        timeWindow,
-        max,
-      );
-    },
-    child: () => store,
-  };
-  return store;
-}
 
 /**
  * Per-API-key limits on routes that call the model (`config: { modelCall: true }`):
@@ -90,9 +56,13 @@ export async function registerModelCallLimits(
     enableDraftSpec: true,
     keyGenerator: (request: FastifyRequest) => request.apiKeyHash,
     skipOnError: failOpen,
-    ...(redis && {
+    ...(pipeline && {
+      // The plugin constructs the store itself; this one is made already.
       store: function SharedStore() {
-        return sharedRedisStore(redis, pipeline!, `${config.redisKeyPrefix}rl:`);
+        return new RedisRequestLimitStore(pipeline, `${config.redisKeyPrefix}rl:`, (error) => {
+          redis!.reportFailure(error);
+          return limiterDown();
+        });
       } as unknown as new () => FastifyRateLimitStore,
     }),
     onExceeded: () => metrics?.rateLimitRejected('requests'),
