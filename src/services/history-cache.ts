@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { HistoryEntry, Storage } from '../storage/storage.js';
 import type { ChatCompletionMessageParam } from '../upstream/chat-model.js';
 import { type HistorySource, toModelMessage, walkHistory } from './history.js';
@@ -199,10 +200,11 @@ export function historyCache(options: HistoryCacheOptions) {
   const { storage, coverTokens } = options;
   const maxConversations = options.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const runs = new Map<string, Run>();
-  /** Bytes of every run kept, as last counted. */
-  const counted = new Map<Run, number>();
-  let totalBytes = 0;
+  /** Least recently used dropped first, by count and by estimated bytes (a run's size is counted when it is kept). */
+  const runs =
+    maxConversations > 0
+      ? new LRUCache<string, Run>({ max: maxConversations, maxSize: maxBytes, sizeCalculation: (run) => Math.max(1, run.bytes) })
+      : undefined;
   /** Bumped by every drop: a turn that read before it stores nothing after it. */
   let generation = 0;
 
@@ -238,26 +240,6 @@ export function historyCache(options: HistoryCacheOptions) {
     return run;
   }
 
-  function keep(conversationId: string, run: Run): void {
-    forget(conversationId);
-    if (maxConversations <= 0 || run.bytes > maxBytes) return;
-    runs.set(conversationId, run);
-    counted.set(run, run.bytes);
-    totalBytes += run.bytes;
-    for (const [id] of runs) {
-      if (runs.size <= maxConversations && totalBytes <= maxBytes) break;
-      forget(id);
-    }
-  }
-
-  function forget(conversationId: string): void {
-    const run = runs.get(conversationId);
-    if (!run) return;
-    runs.delete(conversationId);
-    totalBytes -= counted.get(run) ?? 0;
-    counted.delete(run);
-  }
-
   return {
     /**
      * The newest messages of a conversation that fit `budget`, oldest first, and their
@@ -266,26 +248,26 @@ export function historyCache(options: HistoryCacheOptions) {
     async select(conversationId: string, budget: number): Promise<HistorySelection> {
       const started = generation;
       if (budget > coverTokens) return (await readRun(conversationId, budget)).select(budget);
-      let run = runs.get(conversationId);
+      let run = runs?.get(conversationId);
       if (!run || !(await refresh(conversationId, run))) {
         const fresh = await readRun(conversationId, coverTokens);
         // Of runs read at once, the one that read the most recent messages is kept.
-        const current = runs.get(conversationId);
+        const current = runs?.peek(conversationId);
         run = current && current.lastSeq >= fresh.lastSeq ? current : fresh;
       }
-      // Kept (again, as the most recently used) unless the conversation was dropped meanwhile.
-      if (generation === started) keep(conversationId, run);
+      // Kept (again, as the most recently used, its size counted anew) unless the conversation was dropped meanwhile.
+      if (generation === started) runs?.set(conversationId, run);
       return run.select(budget);
     },
 
     /** Forgets a conversation (deleted). */
     drop(conversationId: string): void {
       generation++;
-      forget(conversationId);
+      runs?.delete(conversationId);
     },
 
     /** What is kept now: for tests and metrics. */
-    stats: () => ({ conversations: runs.size, bytes: totalBytes }),
+    stats: () => ({ conversations: runs?.size ?? 0, bytes: runs?.calculatedSize ?? 0 }),
   };
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import * as sqliteVec from 'sqlite-vec';
 import {
   Kysely,
@@ -47,14 +48,13 @@ class LockingSqliteDialect extends SqliteDialect {
 const STATEMENT_CACHE_SIZE = 256;
 
 function withStatementCache(database: SQLite.Database): { close(): void; prepare(text: string): SQLite.Statement } {
-  const statements = new Map<string, SQLite.Statement>();
+  const statements = new LRUCache<string, SQLite.Statement>({ max: STATEMENT_CACHE_SIZE });
   return {
     close: () => database.close(),
     prepare(text) {
       let statement = statements.get(text);
       if (!statement) {
         statement = database.prepare(text);
-        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
         statements.set(text, statement);
       }
       return statement;
@@ -97,12 +97,7 @@ export function openSqlite(
     backgroundCheckpoints?: boolean;
   } = {},
 ): Storage {
-  if (filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
-  const database = new SQLite(filename, { timeout: BUSY_TIMEOUT_MS });
-  database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = NORMAL');
-  database.pragma('foreign_keys = ON');
-  database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  const database = openDatabaseFile(filename);
   const connection = withStatementCache(database);
   const db = new Kysely<Database>({ dialect: new LockingSqliteDialect({ database: connection satisfies SqliteDatabase }) });
   const storage = kyselyStorage('sqlite', db, {
@@ -127,6 +122,70 @@ export function openSqlite(
       await storage.close();
     },
   };
+}
+
+/** The database file could not be created or opened: start-up reports it in one line and stops. */
+export class SqliteOpenError extends Error {
+  constructor(filename: string, reason: string, options?: { cause?: unknown }) {
+    super(`cannot open the SQLite database ${filename}: ${reason}`, options);
+    this.name = 'SqliteOpenError';
+  }
+}
+
+/**
+ * Creates the file's directory if needed, opens it and sets the connection up; every failure
+ * becomes one SqliteOpenError naming the path and the reason. The first statement is the first
+ * read of the file, so a file that is not a database fails here, not in the first request.
+ */
+function openDatabaseFile(filename: string): SQLite.Database {
+  if (filename !== ':memory:') makeDirectory(path.dirname(path.resolve(filename)), filename);
+  let database: SQLite.Database | undefined;
+  try {
+    database = new SQLite(filename, { timeout: BUSY_TIMEOUT_MS });
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    return database;
+  } catch (error) {
+    database?.close();
+    throw new SqliteOpenError(filename, reasonOf(error), { cause: error });
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's own `mkdirSync(dir, { recursive: true })` loops forever
+ * when mkdir answers ENOENT for a directory whose parent exists (any path under /proc), which hung
+ * start-up; here a level that still cannot be made once its parent exists is an error.
+ */
+function makeDirectory(dir: string, filename: string): void {
+  try {
+    fs.mkdirSync(dir);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && isDirectory(dir)) return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw new SqliteOpenError(filename, `cannot create the directory ${dir}: ${reasonOf(error)}`, { cause: error });
+  }
+  makeDirectory(path.dirname(dir), filename);
+  try {
+    fs.mkdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST' && isDirectory(dir)) return; // made meanwhile by another process
+    throw new SqliteOpenError(filename, `cannot create the directory ${dir}: ${reasonOf(error)}`, { cause: error });
+  }
+}
+
+const isDirectory = (p: string): boolean => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+
+/** "ENOTDIR: not a directory, mkdir '/a/b'" → "not a directory (ENOTDIR)"; SQLite's "file is not a database (SQLITE_NOTADB)". */
+function reasonOf(error: unknown): string {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = String(message ?? error).split('\n')[0]!;
+  if (typeof code !== 'string') return text;
+  const words = text.startsWith(`${code}: `) ? text.slice(code.length + 2).replace(/, \w+ '.*'$/, '') : text;
+  return `${words} (${code})`;
 }
 
 /** SQLite's own automatic checkpoint threshold, used again if the checkpoint thread fails. */

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError, UpstreamError } from '../errors.js';
@@ -54,7 +55,7 @@ export function embeddingModel(transport: Transport | undefined, config: Config[
   const model = config.embeddingModel;
   const requested = config.embeddingDimensions;
   let learned: number | undefined = requested;
-  const queryCache = new Map<string, Float32Array>();
+  const queryCache = new LRUCache<string, Float32Array>({ max: QUERY_CACHE_SIZE });
 
   const requireTransport = (): Transport => {
     if (!transport) throw new ProviderNotConfiguredError();
@@ -121,13 +122,8 @@ export function embeddingModel(transport: Transport | undefined, config: Config[
     async embedQuery(text, options) {
       const key = `${model}\0${requested ?? ''}\0${sha256(text)}`;
       const hit = queryCache.get(key);
-      if (hit) {
-        queryCache.delete(key); // re-inserted: Map order is the LRU order
-        queryCache.set(key, hit);
-        return hit;
-      }
+      if (hit) return hit;
       const [vector] = await embed([text], options);
-      if (queryCache.size >= QUERY_CACHE_SIZE) queryCache.delete(queryCache.keys().next().value!);
       queryCache.set(key, vector!);
       return vector!;
     },

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { EmbeddingRepository, EmbeddingSpace } from '../../storage/storage.js';
 import { kernelSupported } from './int8-dot-kernel.js';
 import { QuantizedVectors } from './quantized-vectors.js';
@@ -47,8 +48,16 @@ export interface VectorIndexCacheOptions {
 export function vectorIndexCache(repository: Repository, options: VectorIndexCacheOptions) {
   const enabled = options.maxBytes > 0 && kernelSupported();
   const inlineLoadMax = options.inlineLoadMax ?? INLINE_LOAD_MAX;
-  /** In least recently used order. */
-  const entries = new Map<string, Entry>();
+  /**
+   * Least recently used users dropped first once the indexes together pass the budget. An
+   * index only grows inside `refresh`, and each search sets its entry again afterwards, so
+   * its size is counted anew (enforceBudget).
+   */
+  const entries = new LRUCache<string, Entry>({
+    maxSize: Math.max(1, options.maxBytes),
+    sizeCalculation: (entry) => Math.max(1, entry.index.bytes),
+    dispose: (entry) => void (entry.evicted = true),
+  });
   const keyOf = (userId: string, space: EmbeddingSpace) => `${space.dimensions}\u0000${space.model}\u0000${userId}`;
 
   function totalBytes(): number {
@@ -59,18 +68,12 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
 
   function evict(key: string, entry: Entry): void {
     entry.evicted = true;
-    if (entries.get(key) === entry) entries.delete(key);
+    if (entries.peek(key) === entry) entries.delete(key);
   }
 
-  /** Drops least recently used entries (never `keep`) until the total fits. */
-  function enforceBudget(keep: Entry): void {
-    let total = totalBytes();
-    for (const [key, entry] of entries) {
-      if (total <= options.maxBytes) return;
-      if (entry === keep) continue;
-      total -= entry.index.bytes;
-      evict(key, entry);
-    }
+  /** Counts `entry` at its size now: least recently used others are dropped until the total fits. */
+  function enforceBudget(key: string, entry: Entry): void {
+    if (entries.peek(key) === entry) entries.set(key, entry);
   }
 
   /**
@@ -123,8 +126,6 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
   }
 
   return {
-    enabled,
-
     /**
      * The ids of the user's tasks in `space` that may be among the `k` most similar to
      * `query` (a superset of the exact top k), or undefined when the caller must search
@@ -134,10 +135,7 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
       if (!enabled) return undefined;
       const key = keyOf(userId, space);
       let entry = entries.get(key);
-      if (entry) {
-        entries.delete(key); // most recently used goes last
-        entries.set(key, entry);
-      } else {
+      if (!entry) {
         entry = {
           userId,
           space,
@@ -173,7 +171,7 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
           evict(key, current);
           return undefined;
         }
-        enforceBudget(current);
+        enforceBudget(key, current);
         return current.index.candidates(query, k);
       });
     },
@@ -181,7 +179,7 @@ export function vectorIndexCache(repository: Repository, options: VectorIndexCac
     /** Bytes held by all indexes. */
     bytes: totalBytes,
     clear(): void {
-      for (const [key, entry] of entries) evict(key, entry);
+      entries.clear(); // each entry is marked evicted on its way out
     },
   };
 }
