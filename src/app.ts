@@ -21,6 +21,7 @@ import { taskRoutes } from './http/routes/tasks.js';
 import { connectRedis } from './limits/redis-connection.js';
 import { createMetrics } from './observability/metrics.js';
 import { modelCallObserver } from './observability/model-call-observer.js';
+import { readinessService } from './services/readiness-service.js';
 import { createServices } from './services/services.js';
 import type { Storage } from './storage/storage.js';
 import { providerTransport } from './upstream/transport.js';
@@ -74,7 +75,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   });
   metrics?.watchSearchIndex(services.search.indexBytes);
 
-  await app.register(healthRoutes({ storage, redis }));
+  await app.register(healthRoutes({ readiness: readinessService({ storage, redis }) }));
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticate(services.users));
     await authenticated.register(conversationRoutes(services));

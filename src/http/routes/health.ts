@@ -1,14 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Storage } from '../../storage/storage.js';
-import { errorResponses } from '../schemas.js';
 import { ServiceUnavailableError } from '../../errors.js';
-import type { RedisConnection } from '../../limits/redis-connection.js';
-
-const REDIS_PING_TIMEOUT_MS = 1000;
+import type { ReadinessService } from '../../services/readiness-service.js';
+import { errorResponses } from '../schemas.js';
 
 /** Liveness and readiness. Public: load balancers call them without a key. */
-export function healthRoutes(deps: { storage: Storage; redis?: RedisConnection | undefined }): FastifyPluginAsyncZod {
+export function healthRoutes(deps: { readiness: ReadinessService }): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       '/health',
@@ -32,25 +29,14 @@ export function healthRoutes(deps: { storage: Storage; redis?: RedisConnection |
         },
       },
       async (request) => {
-        const redis = deps.redis?.client;
-        const [database, cache] = await Promise.allSettled([
-          deps.storage.ping(),
-          redis && Promise.race([
-            redis.ping(),
-            new Promise((_, reject) => setTimeout(() => reject(new Error('PING timed out')), REDIS_PING_TIMEOUT_MS).unref()),
-          ]),
-        ]);
-        const failed: string[] = [];
-        if (database.status === 'rejected') {
-          request.log.warn({ err: database.reason }, 'readiness check failed: database');
-          failed.push('database');
+        const { ok, failed } = await deps.readiness.check();
+        for (const { check, error } of failed) {
+          // Redis errors carry the connection's details; their message says enough.
+          const err = check === 'redis' ? { message: String((error as Error)?.message ?? error) } : error;
+          request.log.warn({ err }, `readiness check failed: ${check}`);
         }
-        if (cache.status === 'rejected') {
-          request.log.warn({ err: { message: String((cache.reason as Error)?.message ?? cache.reason) } }, 'readiness check failed: redis');
-          failed.push('redis');
-        }
-        if (failed.length > 0) throw new ServiceUnavailableError(`Not ready: ${failed.join(' and ')} not answering`);
-        return { status: 'ready' as const, checks: { database: 'ok' as const, ...(redis && { redis: 'ok' as const }) } };
+        if (failed.length > 0) throw new ServiceUnavailableError(`Not ready: ${failed.map((f) => f.check).join(' and ')} not answering`);
+        return { status: 'ready' as const, checks: Object.fromEntries(ok.map((check) => [check, 'ok' as const])) };
       },
     );
   };
