@@ -25,7 +25,7 @@ import { readinessService } from './services/readiness-service.js';
 import { createServices } from './services/services.js';
 import type { Storage } from './storage/storage.js';
 import { providerTransport } from './upstream/transport.js';
-import { version } from './version.js';
+import { version } from './shared/version.js';
 
 export interface AppOptions {
   config: Config;

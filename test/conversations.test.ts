@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { newId } from '../src/ids.js';
+import { newId } from '../src/shared/ids.js';
 import { TEST_DATABASES } from './helpers/databases.js';
 import { createTestApp, type TestApp } from './helpers/test-app.js';
 

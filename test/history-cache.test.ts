@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
-import { newId } from '../src/ids.js';
+import { newId } from '../src/shared/ids.js';
 import { chatService, type NewMessageFields } from '../src/services/chat-service.js';
 import { conversationService } from '../src/services/conversation-service.js';
 import { historyCache, type CachedHistoryEntry, type HistoryCache, type HistorySelection } from '../src/services/history-cache.js';

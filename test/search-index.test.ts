@@ -3,13 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { loadConfig } from '../src/config/config.js';
-import { newId } from '../src/ids.js';
+import { newId } from '../src/shared/ids.js';
 import { searchService } from '../src/services/search-service.js';
 import { vectorIndexCache, type VectorIndexCache } from '../src/services/vector-index/vector-index-cache.js';
 import { openStorage } from '../src/storage/open-storage.js';
 import type { EmbeddingSpace, Storage } from '../src/storage/storage.js';
 import { embeddingModel } from '../src/upstream/embedding-model.js';
-import { cosineSimilarity, insertTopK } from '../src/vectors.js';
+import { cosineSimilarity, insertTopK } from '../src/shared/vectors.js';
 import { TEST_DATABASES } from './helpers/databases.js';
 import { randoms } from './helpers/random.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import SQLite from 'better-sqlite3';
-import { newId } from '../src/ids.js';
+import { newId } from '../src/shared/ids.js';
 import { openSqlite } from '../src/storage/sqlite.js';
 import type { Storage } from '../src/storage/storage.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { newId } from '../src/ids.js';
+import { newId } from '../src/shared/ids.js';
 import { openStorage } from '../src/storage/open-storage.js';
 import type { NewMessage, Storage } from '../src/storage/storage.js';
 import { runAdmin } from './helpers/admin.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { instantiateKernel, kernelSupported } from '../src/services/vector-index/int8-dot-kernel.js';
 import { QuantizedVectors } from '../src/services/vector-index/quantized-vectors.js';
-import { cosineSimilarity, insertTopK } from '../src/vectors.js';
+import { cosineSimilarity, insertTopK } from '../src/shared/vectors.js';
 import { randoms } from './helpers/random.js';
 
 

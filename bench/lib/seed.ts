@@ -4,7 +4,7 @@
  * alternating user/assistant messages of ~20 words) for the history benchmark.
  * The user itself is made by the admin CLI, as an operator would.
  */
-import { newId } from '../../src/ids.js';
+import { newId } from '../../src/shared/ids.js';
 import { loadTokenCounter, TOKENS_PER_MESSAGE } from '../../src/services/token-counter.js';
 import { openStorage } from '../../src/storage/open-storage.js';
 // The tests' seeded generator, so every run seeds the same text.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sha256 } from '../hash.js';
+import { sha256 } from '../shared/hash.js';
 
 /** Every key starts with this, so that a leaked key is easy to recognise (and to scan for). */
 export const API_KEY_PREFIX = 'oab_';

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import { AppError, ContextLengthExceededError, InternalError, NotFoundError, UpstreamError } from '../errors.js';
-import { newId } from '../ids.js';
+import { newId } from '../shared/ids.js';
 import type { Message, MessageStatus, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionChunk, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import { isAbort } from '../upstream/error-mapping.js';

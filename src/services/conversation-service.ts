@@ -1,5 +1,5 @@
 import { NotFoundError } from '../errors.js';
-import { newId } from '../ids.js';
+import { newId } from '../shared/ids.js';
 import type { Conversation, Message, Page, Storage } from '../storage/storage.js';
 import type { HistoryCache } from './history-cache.js';
 

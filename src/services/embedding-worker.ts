@@ -1,6 +1,6 @@
 import { ProviderHttpError } from '../upstream/provider-errors.js';
 import { AppError, ContextLengthExceededError, UpstreamRateLimitedError } from '../errors.js';
-import { newId } from '../ids.js';
+import { newId } from '../shared/ids.js';
 import type { EmbeddingJob, Storage } from '../storage/storage.js';
 import { isAbort } from '../upstream/error-mapping.js';
 import type { EmbeddingModel } from '../upstream/embedding-model.js';

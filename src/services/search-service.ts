@@ -1,6 +1,6 @@
 import type { EmbeddingSpace, SimilarTask, Storage } from '../storage/storage.js';
 import type { EmbedOptions, EmbeddingModel } from '../upstream/embedding-model.js';
-import { cosineSimilarity, insertTopK } from '../vectors.js';
+import { cosineSimilarity, insertTopK } from '../shared/vectors.js';
 import type { VectorIndexCache } from './vector-index/vector-index-cache.js';
 
 /**

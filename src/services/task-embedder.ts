@@ -1,5 +1,5 @@
 import type { EmbeddingJob, Storage, TaskEmbedding } from '../storage/storage.js';
-import { sha256 } from '../hash.js';
+import { sha256 } from '../shared/hash.js';
 import type { EmbedOptions, EmbeddingModel } from '../upstream/embedding-model.js';
 
 /**

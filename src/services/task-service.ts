@@ -1,5 +1,5 @@
 import { NotFoundError } from '../errors.js';
-import { newId } from '../ids.js';
+import { newId } from '../shared/ids.js';
 import type { Page, Storage, Task } from '../storage/storage.js';
 import type { CreateTaskInput, TaskStatusFilter, UpdateTaskInput } from './task-schemas.js';
 

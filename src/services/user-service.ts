@@ -1,4 +1,4 @@
-import { newId } from '../ids.js';
+import { newId } from '../shared/ids.js';
 import type { Storage, User } from '../storage/storage.js';
 import { API_KEY_PREFIX, displayPrefix, generateApiKey, hashApiKey } from './api-keys.js';
 

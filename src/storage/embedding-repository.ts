@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { bytesToVector, cosineSimilarity, insertTopK, vectorToBytes } from '../vectors.js';
+import { bytesToVector, cosineSimilarity, insertTopK, vectorToBytes } from '../shared/vectors.js';
 import type { Database } from './schema.js';
 import type {
   EmbeddingJob,

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, type Dispatcher } from 'undici';
 import type { Config } from '../config/config.js';
-import { version } from '../version.js';
+import { version } from '../shared/version.js';
 import { ProviderConnectionError, ProviderHttpError, ProviderProtocolError, ProviderTimeoutError } from './provider-errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Config } from '../../config/config.js';
 import { AppError, InternalError, UpstreamError } from '../../errors.js';
-import { newId } from '../../ids.js';
+import { newId } from '../../shared/ids.js';
 import type { ToolCall } from '../../storage/storage.js';
 import type { CallOptions, ChatCompletion, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
