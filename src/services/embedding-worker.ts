@@ -58,7 +58,9 @@ export function embeddingWorker(deps: {
   let backingOffUntil = 0;
   let log: Log = { warn: () => {} };
 
-  const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+  /** The time `ms` from now, as stored. */
+  const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
+  const now = () => inMs(0);
 
   function backoff(error: unknown): number {
     let delay = Math.min(options.retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(failures - 1, 20));
@@ -76,7 +78,7 @@ export function embeddingWorker(deps: {
     if (dimensions === undefined && (await storage.embeddings.dimensionsInUse(model.model)).length > 0) {
       dimensions = await model.dimensions();
     }
-    return storage.embeddings.enqueueStale({ model: model.model, dimensions }, { version: newId(), notBefore: at(0) });
+    return storage.embeddings.enqueueStale({ model: model.model, dimensions }, { version: newId(), notBefore: now() });
   }
 
   /** Embeds `jobs`; a batch the API rejects as bad input is retried one job at a time, so one bad text blocks no others. */
@@ -87,7 +89,7 @@ export function embeddingWorker(deps: {
       if (!isRejectedInput(error)) {
         await storage.embeddings.reschedule(
           jobs.map((j) => j.taskId),
-          { notBefore: at(0), failed: true, error: errorText(error) },
+          { notBefore: now(), failed: true, error: errorText(error) },
         );
         throw error;
       }
@@ -103,7 +105,7 @@ export function embeddingWorker(deps: {
       }
       const job = jobs[0]!;
       await storage.embeddings.reschedule([job.taskId], {
-        notBefore: at(Math.min(REJECTED_RETRY_MAX_MS, options.retryMaxMs * 2 ** Math.min(job.attempts, 20))),
+        notBefore: inMs(Math.min(REJECTED_RETRY_MAX_MS, options.retryMaxMs * 2 ** Math.min(job.attempts, 20))),
         failed: true,
         error: errorText(error),
       });
@@ -114,7 +116,7 @@ export function embeddingWorker(deps: {
 
   /** One round: the due jobs (up to BATCH) embedded. Returns how many were taken. */
   async function round(signal?: AbortSignal): Promise<number> {
-    const jobs = await storage.embeddings.claimDue({ now: at(0), limit: BATCH, leaseUntil: at(LEASE_MS) });
+    const jobs = await storage.embeddings.claimDue({ now: now(), limit: BATCH, leaseUntil: inMs(LEASE_MS) });
     if (jobs.length > 0) await embedJobs(jobs, signal);
     return jobs.length;
   }
@@ -184,18 +186,18 @@ export function embeddingWorker(deps: {
         if (!job) return;
         if (Date.now() < backingOffUntil) {
           // The provider is failing: don't make this request wait for it; the next batch takes it.
-          await storage.embeddings.reschedule([taskId], { notBefore: at(0), failed: false });
+          await storage.embeddings.reschedule([taskId], { notBefore: now(), failed: false });
           return;
         }
         await embedder.embed([job], { maxRetries: 0, timeoutMs: INLINE_TIMEOUT_MS });
       } catch (error) {
-        await storage.embeddings.reschedule([taskId], { notBefore: at(0), failed: true, error: errorText(error) }).catch(() => {});
+        await storage.embeddings.reschedule([taskId], { notBefore: now(), failed: true, error: errorText(error) }).catch(() => {});
         wake?.();
       }
     },
 
     /** When a new job may be taken by the worker: after the write's own attempt had its chance. */
-    newJobDueAt: () => at(INLINE_GRACE_MS),
+    newJobDueAt: () => inMs(INLINE_GRACE_MS),
 
     /**
      * Embeds everything queued or stale once, now (the admin CLI's reindex): stops at the
@@ -206,9 +208,10 @@ export function embeddingWorker(deps: {
       const queued = await sweep();
       const total = { embedded: 0, unchanged: 0, failed: 0 };
       const seen = new Set<string>();
-      const everything = '9999-12-31T23:59:59.999Z';
+      /** Every job counts as due: a time after any job's. */
+      const endOfTime = '9999-12-31T23:59:59.999Z';
       for (;;) {
-        const jobs = (await storage.embeddings.claimDue({ now: everything, limit: BATCH, leaseUntil: at(LEASE_MS) })).filter(
+        const jobs = (await storage.embeddings.claimDue({ now: endOfTime, limit: BATCH, leaseUntil: inMs(LEASE_MS) })).filter(
           (j) => !seen.has(j.taskId),
         );
         if (jobs.length === 0) break;
@@ -229,7 +232,6 @@ export function embeddingWorker(deps: {
   };
 }
 
-export type EmbeddingWorker = ReturnType<typeof embeddingWorker>;
 
 /** The API refused the input itself (400/422): retrying the same text as is will not help. */
 function isRejectedInput(error: unknown): boolean {

@@ -78,7 +78,7 @@ const isCall = (entry: HistoryEntry): boolean => entry.role === 'assistant' && !
  * the longest run of newest units that fits: adding units at the new end and dropping
  * the oldest until the rest fits keeps exactly that.
  */
-class Run {
+class ConversationWindow {
   private entries: CachedHistoryEntry[] = [];
   /** The entries' model messages, for slicing. */
   private models: CachedHistoryEntry['message'][] = [];
@@ -182,7 +182,7 @@ class Run {
 
 /**
  * Per-instance cache of the history that chat and agent turns send: per conversation,
- * the newest messages that HISTORY_MAX_TOKENS can reach (a Run), with their model
+ * the newest messages that HISTORY_MAX_TOKENS can reach (a ConversationWindow), with their model
  * messages and JSON ready-made, so a turn in a long conversation does not read,
  * walk and serialise ~1,000 messages again.
  *
@@ -203,13 +203,13 @@ export function historyCache(options: HistoryCacheOptions) {
   /** Least recently used dropped first, by count and by estimated bytes (a run's size is counted when it is kept). */
   const runs =
     maxConversations > 0
-      ? new LRUCache<string, Run>({ max: maxConversations, maxSize: maxBytes, sizeCalculation: (run) => Math.max(1, run.bytes) })
+      ? new LRUCache<string, ConversationWindow>({ max: maxConversations, maxSize: maxBytes, sizeCalculation: (run) => Math.max(1, run.bytes) })
       : undefined;
   /** Bumped by every drop: a turn that read before it stores nothing after it. */
   let generation = 0;
 
   /** Adds what was appended since the run's last read; false when that is too much to be worth it. */
-  async function refresh(conversationId: string, run: Run): Promise<boolean> {
+  async function refresh(conversationId: string, run: ConversationWindow): Promise<boolean> {
     const newer = await storage.messages.newerThan(conversationId, { afterSeq: run.lastSeq, limit: MAX_NEWER });
     if (newer.length >= MAX_NEWER) return false;
     // Another turn may have added some of these meanwhile (see above).
@@ -218,7 +218,7 @@ export function historyCache(options: HistoryCacheOptions) {
   }
 
   /** Reads the history from the newest message back, as far as `cover` reaches: a run from scratch. */
-  async function readRun(conversationId: string, cover: number): Promise<Run> {
+  async function readRun(conversationId: string, cover: number): Promise<ConversationWindow> {
     /** The first page read: the conversation's newest messages. */
     let newest: CachedHistoryEntry[] | undefined;
     let complete = false;
@@ -235,7 +235,7 @@ export function historyCache(options: HistoryCacheOptions) {
     const kept = walk.selectedWithin(cover).messages;
     // Answers read next belong to the newest head if it calls tools and its unit was kept.
     const head = newest?.find((e) => e.role !== 'tool');
-    const run = new Run(cover);
+    const run = new ConversationWindow(cover);
     run.fill(kept, newest?.[0]?.seq ?? 0, !!head && isCall(head) && kept.includes(head));
     return run;
   }

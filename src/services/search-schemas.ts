@@ -15,5 +15,3 @@ export const searchInput = z.object({
 });
 
 export const DEFAULT_TOP_K = 5;
-
-export type SearchInput = z.infer<typeof searchInput>;

@@ -63,5 +63,3 @@ export function taskEmbedder(deps: { storage: Storage; model: EmbeddingModel }) 
     },
   };
 }
-
-export type TaskEmbedder = ReturnType<typeof taskEmbedder>;

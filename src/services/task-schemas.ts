@@ -69,5 +69,4 @@ export const listTasksInput = z.object({
 
 export type CreateTaskInput = z.infer<typeof createTaskInput>;
 export type UpdateTaskInput = z.infer<typeof updateTaskInput>;
-export type ListTasksInput = z.infer<typeof listTasksInput>;
 export type TaskStatusFilter = z.infer<typeof taskStatusFilter>;

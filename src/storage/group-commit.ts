@@ -39,7 +39,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * A transaction's work must only use the executor it is given (as with any Kysely
  * transaction: the connection is held for the group).
  */
-export function groupCommit<DB>(db: Kysely<DB>, run: RunCompiled = throughKysely): <T>(work: (executor: Kysely<DB>) => Promise<T>) => Promise<T> {
+export function groupCommit<DB>(db: Kysely<DB>, execute: RunCompiled = throughKysely): <T>(work: (executor: Kysely<DB>) => Promise<T>) => Promise<T> {
   let queue: Job[] = [];
   let running = false;
 
@@ -75,15 +75,15 @@ export function groupCommit<DB>(db: Kysely<DB>, run: RunCompiled = throughKysely
   async function inSavepoints(group: Job[], tx: Kysely<DB>): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (const job of group) {
-      await run(tx, SAVEPOINT);
+      await execute(tx, SAVEPOINT);
       try {
         outcomes.push({ ok: true, value: await job.work(tx) });
       } catch (error) {
         // If this fails too, the error ended the whole transaction: the group fails.
-        await run(tx, ROLLBACK_TO);
+        await execute(tx, ROLLBACK_TO);
         outcomes.push({ ok: false, error });
       }
-      await run(tx, RELEASE);
+      await execute(tx, RELEASE);
     }
     return outcomes;
   }

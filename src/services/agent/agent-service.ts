@@ -50,7 +50,7 @@ export interface AgentServiceDeps {
 }
 
 /** What one request of the loop has done so far. */
-interface Run {
+interface AgentRun {
   userId: string;
   conversationId: string;
   /** The request sent on the next model call: the prepared turn plus every step since. */
@@ -78,9 +78,9 @@ export const iterationLimitMessage = (iterations: number, toolCalls: number): st
 export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   const definitions = toolDefinitions(tools);
   const stopWhen = anyOf(hasTextAnswer, stepCountIs(config.agentMaxIterations));
-  const request = (run: Run) => ({ messages: run.messages, tools: definitions });
+  const request = (run: AgentRun) => ({ messages: run.messages, tools: definitions });
 
-  function start(input: ChatInput, turn: PreparedTurn): Run {
+  function start(input: ChatInput, turn: PreparedTurn): AgentRun {
     return {
       userId: input.userId,
       conversationId: turn.conversationId,
@@ -93,7 +93,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   }
 
   /** Adds one model call's usage: as reported, or our own count when the upstream sent none. */
-  function addUsage(run: Run, reported: Usage | null | undefined, reply: string): void {
+  function addUsage(run: AgentRun, reported: Usage | null | undefined, reply: string): void {
     const completion = chat.countMessage(reply);
     const usage = reported ?? { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
     run.usage.prompt_tokens += usage.prompt_tokens;
@@ -102,7 +102,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   }
 
   /** Runs one step's calls concurrently, stores them with their answers and adds both to the next request. */
-  async function act(run: Run, text: string, calls: ToolCallRequest[]): Promise<ToolCallOutcome[]> {
+  async function act(run: AgentRun, text: string, calls: ToolCallRequest[]): Promise<ToolCallOutcome[]> {
     const outcomes = await Promise.all(calls.map((call) => runToolCall(tools, run.userId, call)));
     const toolCalls: ToolCall[] = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
     const content = text || null;
@@ -128,7 +128,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   }
 
   /** Stores the answer that ends the turn: the model's text, or the iteration-limit note. */
-  async function conclude(run: Run): Promise<{ message: string; limited: boolean }> {
+  async function conclude(run: AgentRun): Promise<{ message: string; limited: boolean }> {
     const limited = !hasTextAnswer(run.steps);
     const message = limited ? iterationLimitMessage(run.steps.length, run.outcomes.length) : run.steps.at(-1)!.text;
     await chat.appendMessage(run.conversationId, { role: 'assistant', content: message, tokens: chat.countMessage(message), status: 'complete' });
@@ -136,7 +136,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   }
 
   /** Streams one model call: yields content deltas and returns the step, or undefined when aborted. */
-  async function* streamStep(run: Run, options: CallOptions): AsyncGenerator<AgentStreamEvent, { text: string; calls: ToolCallRequest[] } | undefined> {
+  async function* streamStep(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent, { text: string; calls: ToolCallRequest[] } | undefined> {
     const chunks = await model.stream(request(run), options);
     let text = '';
     let usage: Usage | undefined;
@@ -173,7 +173,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     return { text, calls: complete };
   }
 
-  async function* streamLoop(run: Run, options: CallOptions): AsyncGenerator<AgentStreamEvent> {
+  async function* streamLoop(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent> {
     for (;;) {
       const step = yield* streamStep(run, options);
       if (!step) return;
