@@ -1,10 +1,10 @@
 import type { Config } from '../config/config.js';
-import { AppError, ContextLengthExceededError, InternalError, NotFoundError, UpstreamError } from '../errors.js';
+import { ContextLengthExceededError, NotFoundError } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import type { Message, MessageStatus, Storage } from '../storage/storage.js';
-import type { CallOptions, ChatCompletionChunk, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
-import { isAbort } from '../upstream/error-mapping.js';
+import type { CallOptions, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import type { HistoryCache } from './history-cache.js';
+import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from './model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
 export interface ChatInput {
@@ -26,16 +26,12 @@ export interface ChatReply {
   tokensUsed: number;
 }
 
-export type ChatStreamEvent =
-  | { type: 'content'; content: string }
-  | { type: 'usage'; usage: Usage }
-  /** `cause`: what failed, for the log (an internal error is not described to the client). */
-  | { type: 'error'; code: string; message: string; cause?: unknown };
+export type ChatStreamEvent = { type: 'content'; content: string } | { type: 'usage'; usage: Usage };
 
 export interface ChatStream {
   conversationId: string;
-  /** Content deltas, then usage. Ends early (after storing the partial reply) when the call is aborted. */
-  events: AsyncIterable<ChatStreamEvent>;
+  /** Content deltas, then usage; an error event ends them. Ends early (after storing the partial reply) when the call is aborted. */
+  events: AsyncIterable<ChatStreamEvent | StreamErrorEvent>;
 }
 
 /** A turn made ready for the model: the user message is already stored. */
@@ -160,16 +156,13 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     /** One blocking turn: stores both messages and returns the reply. */
     async reply(input: ChatInput, options: CallOptions = {}): Promise<ChatReply> {
       const turn = await prepareTurn(input);
-      const completion = await model.complete(turn.request, options);
-      const choice = completion.choices?.[0];
-      if (!choice) throw new UpstreamError('The model provider sent a reply without choices');
-      const text = choice.message?.content ?? '';
-      const replyTokens = countMessage(text);
-      await appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: replyTokens, status: 'complete' });
+      const step = await completeStep(model, turn.request, options);
+      const replyTokens = countMessage(step.text);
+      await appendMessage(turn.conversationId, { role: 'assistant', content: step.text, tokens: replyTokens, status: 'complete' });
       return {
         conversationId: turn.conversationId,
-        message: text,
-        tokensUsed: completion.usage?.total_tokens ?? turn.promptTokens + replyTokens,
+        message: step.text,
+        tokensUsed: step.usage?.total_tokens ?? turn.promptTokens + replyTokens,
       };
     },
 
@@ -181,76 +174,36 @@ export function chatService({ storage, model, tokens, history: historyCache, con
      */
     async stream(input: ChatInput, options: CallOptions = {}): Promise<ChatStream> {
       const turn = await prepareTurn(input);
-      const chunks = (await model.stream(turn.request, options))[Symbol.asyncIterator]();
-      const early: ChatCompletionChunk[] = [];
-      try {
-        for (;;) {
-          const next = await chunks.next();
-          if (next.done) break;
-          early.push(next.value);
-          if (next.value.choices?.[0]?.delta?.content) break;
-        }
-      } catch (error) {
-        await chunks.return?.();
-        throw error;
-      }
-      return { conversationId: turn.conversationId, events: relay(turn, early, chunks, options.signal) };
+      return { conversationId: turn.conversationId, events: await started(turnEvents(turn, options)) };
     },
   };
 
-  async function* relay(
-    turn: PreparedTurn,
-    early: ChatCompletionChunk[],
-    rest: AsyncIterator<ChatCompletionChunk>,
-    signal: AbortSignal | undefined,
-  ): AsyncGenerator<ChatStreamEvent> {
+  async function* turnEvents(turn: PreparedTurn, options: CallOptions): AsyncGenerator<ChatStreamEvent> {
     let text = '';
-    let usage: Usage | undefined;
     let stored = false;
     const store = (status: MessageStatus) => {
       stored = true;
       return appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: countMessage(text), status });
     };
-    const pending = early[Symbol.iterator]();
     try {
-      for (;;) {
-        const buffered = pending.next();
-        const next = buffered.done ? await rest.next() : buffered;
-        if (next.done) break;
-        const chunk = next.value;
-        if (signal?.aborted) break;
-        if (chunk.usage) usage = chunk.usage;
-        const content = chunk.choices?.[0]?.delta?.content;
-        if (content) {
-          text += content;
-          yield { type: 'content', content };
-        }
+      const step = streamStep(model, turn.request, options);
+      let next: IteratorResult<string, ModelStep>;
+      while (!(next = await step.next()).done) {
+        text += next.value;
+        yield { type: 'content', content: next.value };
       }
-      // The SDK ends an aborted stream quietly, as if it were complete.
-      if (signal?.aborted) return;
       // Stored before the stream says it is done, so a failure to store is its error event.
-      try {
-        await store('complete');
-      } catch (error) {
-        const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-        yield { type: 'error', code: appError.code, message: appError.message, cause: error };
-        return;
-      }
+      await store('complete');
       const completionTokens = tokens.count(text);
       yield {
         type: 'usage',
-        usage: usage ?? {
+        usage: next.value.usage ?? {
           prompt_tokens: turn.promptTokens,
           completion_tokens: completionTokens,
           total_tokens: turn.promptTokens + completionTokens,
         },
       };
-    } catch (error) {
-      if (isAbort(error)) return;
-      const appError = error instanceof AppError ? error : new UpstreamError('The model stream failed', { cause: error });
-      yield { type: 'error', code: appError.code, message: appError.message };
     } finally {
-      await rest.return?.();
       // Cut off (client gone, upstream dropped): what arrived is kept, marked incomplete.
       if (!stored && text) await store('incomplete');
     }

@@ -1,10 +1,8 @@
 import type { Config } from '../../config/config.js';
-import { AppError, InternalError, UpstreamError } from '../../errors.js';
-import { newId } from '../../shared/ids.js';
 import type { ToolCall } from '../../storage/storage.js';
-import type { CallOptions, ChatCompletion, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
-import { isAbort } from '../../upstream/error-mapping.js';
+import type { CallOptions, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
+import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from '../model-step.js';
 import { anyOf, hasTextAnswer, stepCountIs, type AgentStep } from './stop-conditions.js';
 import {
   parseArguments,
@@ -32,14 +30,12 @@ export type AgentStreamEvent =
   | { type: 'content'; content: string }
   | { type: 'tool_call'; name: string; arguments: JsonObject | string }
   | { type: 'tool_result'; name: string; result: JsonObject }
-  | { type: 'usage'; usage: Usage }
-  /** Ends the events; `cause` is what failed, for the log. */
-  | { type: 'error'; code: string; message: string; cause: unknown };
+  | { type: 'usage'; usage: Usage };
 
 export interface AgentStream {
   conversationId: string;
-  /** Content deltas, tool calls and their results, then the summed usage. Ends early when the call is aborted. */
-  events: AsyncIterable<AgentStreamEvent>;
+  /** Content deltas, tool calls and their results, then the summed usage; an error event ends them. Ends early when the call is aborted. */
+  events: AsyncIterable<AgentStreamEvent | StreamErrorEvent>;
 }
 
 export interface AgentServiceDeps {
@@ -60,6 +56,8 @@ interface AgentRun {
   usage: Usage;
   /** Our count of the prompt, for a model call whose usage the upstream does not report. */
   promptTokens: number;
+  /** The answer that ended the turn, once stored. */
+  message: string;
 }
 
 
@@ -89,13 +87,14 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
       outcomes: [],
       usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
       promptTokens: turn.promptTokens,
+      message: '',
     };
   }
 
   /** Adds one model call's usage: as reported, or our own count when the upstream sent none. */
-  function addUsage(run: AgentRun, reported: Usage | null | undefined, reply: string): void {
-    const completion = chat.countMessage(reply);
-    const usage = reported ?? { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
+  function addUsage(run: AgentRun, step: ModelStep): void {
+    const completion = chat.countMessage(step.text + step.calls.map((c) => c.name + c.arguments).join(''));
+    const usage = step.usage ?? { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
     run.usage.prompt_tokens += usage.prompt_tokens;
     run.usage.completion_tokens += usage.completion_tokens;
     run.usage.total_tokens += usage.total_tokens;
@@ -135,97 +134,62 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     return { message, limited };
   }
 
-  /** Streams one model call: yields content deltas and returns the step, or undefined when aborted. */
-  async function* streamStep(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent, { text: string; calls: ToolCallRequest[] } | undefined> {
-    const chunks = await model.stream(request(run), options);
+  /** One model call answered whole: no events on the way. */
+  async function* wholeStep(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent, ModelStep> {
+    return completeStep(model, request(run), options);
+  }
+
+  /** One model call streamed: its content deltas as events; cut off, the text that arrived is kept, marked incomplete. */
+  async function* streamedStep(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent, ModelStep> {
     let text = '';
-    let usage: Usage | undefined;
-    // Tool calls arrive as fragments keyed by index: the first carries id and name, the rest pieces of the arguments.
-    const calls: ToolCallRequest[] = [];
     let ended = false;
     try {
-      for await (const chunk of chunks) {
-        if (options.signal?.aborted) break;
-        if (chunk.usage) usage = chunk.usage;
-        const delta = chunk.choices?.[0]?.delta;
-        if (delta?.content) {
-          text += delta.content;
-          yield { type: 'content', content: delta.content };
-        }
-        for (const part of delta?.tool_calls ?? []) {
-          const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
-          if (part.id) call.id = part.id;
-          if (part.function?.name && !call.name) call.name = part.function.name;
-          if (part.function?.arguments) call.arguments += part.function.arguments;
-        }
+      const step = streamStep(model, request(run), options);
+      let next: IteratorResult<string, ModelStep>;
+      while (!(next = await step.next()).done) {
+        text += next.value;
+        yield { type: 'content', content: next.value };
       }
-      // The SDK ends an aborted stream quietly, as if it were complete.
-      ended = !options.signal?.aborted;
+      ended = true;
+      return next.value;
     } finally {
-      // Cut off (client gone, upstream dropped): keep the text that arrived; unfinished tool calls never ran.
+      // Unfinished tool calls never ran.
       if (!ended && text) {
         await chat.appendMessage(run.conversationId, { role: 'assistant', content: text, tokens: chat.countMessage(text), status: 'incomplete' });
       }
     }
-    if (!ended) return undefined;
-    const complete = calls.filter(Boolean).map((call) => ({ ...call, id: call.id || `call_${newId()}` }));
-    addUsage(run, usage, text + complete.map((c) => c.name + c.arguments).join(''));
-    return { text, calls: complete };
   }
 
-  async function* streamLoop(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent> {
+  /**
+   * The loop, blocking or streamed alike (`step` makes each model call): the model's tool
+   * calls run and are stored with their answers, until the stopping rule holds; then the
+   * answer that ends the turn is stored.
+   */
+  async function* loop(run: AgentRun, step: typeof wholeStep, options: CallOptions): AsyncGenerator<AgentStreamEvent> {
     for (;;) {
-      const step = yield* streamStep(run, options);
-      if (!step) return;
-      run.steps.push({ text: step.text, toolCalls: step.calls.length });
-      if (step.calls.length) {
-        for (const call of step.calls) yield { type: 'tool_call', name: call.name, arguments: parseArguments(call.arguments) };
-        for (const outcome of await act(run, step.text, step.calls)) {
+      const answer = yield* step(run, options);
+      addUsage(run, answer);
+      run.steps.push({ text: answer.text, toolCalls: answer.calls.length });
+      if (answer.calls.length) {
+        for (const call of answer.calls) yield { type: 'tool_call', name: call.name, arguments: parseArguments(call.arguments) };
+        for (const outcome of await act(run, answer.text, answer.calls)) {
           yield { type: 'tool_result', name: outcome.name, result: outcome.result };
         }
       }
       if (stopWhen(run.steps)) break;
-      if (options.signal?.aborted) return;
     }
     const { message, limited } = await conclude(run);
+    run.message = message;
     if (limited) yield { type: 'content', content: message };
     yield { type: 'usage', usage: run.usage };
-  }
-
-  /** Relays the loop's events after the first; a later failure becomes one `error` event, an abort a quiet end. */
-  async function* relay(first: IteratorResult<AgentStreamEvent>, rest: AsyncGenerator<AgentStreamEvent>): AsyncGenerator<AgentStreamEvent> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      yield* rest;
-    } catch (error) {
-      if (isAbort(error)) return;
-      const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-      yield { type: 'error', code: appError.code, message: appError.message, cause: error };
-    } finally {
-      await rest.return(undefined);
-    }
   }
 
   return {
     /** One blocking agent turn: loops until a text answer or the iteration limit. */
     async run(input: ChatInput, options: CallOptions = {}): Promise<AgentReply> {
       const run = start(input, await chat.prepareTurn(input));
-      for (;;) {
-        const completion: ChatCompletion = await model.complete(request(run), options);
-        const reply = completion.choices?.[0]?.message;
-        if (!reply) throw new UpstreamError('The model provider sent a reply without choices');
-        const text = reply.content ?? '';
-        const calls = (reply.tool_calls ?? []).flatMap((call) =>
-          call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
-        );
-        addUsage(run, completion.usage, text + calls.map((c) => c.name + c.arguments).join(''));
-        run.steps.push({ text, toolCalls: calls.length });
-        if (calls.length) await act(run, text, calls);
-        if (stopWhen(run.steps)) break;
-      }
-      const { message } = await conclude(run);
-      return { conversationId: run.conversationId, message, toolCalls: run.outcomes, iterations: run.steps.length, usage: run.usage };
+      for await (const _event of loop(run, wholeStep, options));
+      return { conversationId: run.conversationId, message: run.message, toolCalls: run.outcomes, iterations: run.steps.length, usage: run.usage };
     },
 
     /**
@@ -236,9 +200,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
      */
     async stream(input: ChatInput, options: CallOptions = {}): Promise<AgentStream> {
       const run = start(input, await chat.prepareTurn(input));
-      const events = streamLoop(run, options);
-      const first = await events.next();
-      return { conversationId: run.conversationId, events: relay(first, events) };
+      return { conversationId: run.conversationId, events: await started(loop(run, streamedStep, options)) };
     },
   };
 }

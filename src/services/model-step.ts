@@ -1,0 +1,76 @@
+import { AppError, InternalError, UpstreamError } from '../errors.js';
+import { newId } from '../shared/ids.js';
+import type { CallOptions, ChatModel, ChatRequest } from '../upstream/chat-model.js';
+import { isAbort } from '../upstream/error-mapping.js';
+import type { TokenUsage } from '../upstream/model-call.js';
+import type { ToolCallRequest } from './agent/tools.js';
+
+/** What one model call answered: its text, the tools it called, and its usage as reported. */
+export interface ModelStep {
+  text: string;
+  calls: ToolCallRequest[];
+  /** Undefined when the upstream reported none. */
+  usage: TokenUsage | undefined;
+}
+
+/** One model call, answered whole. */
+export async function completeStep(model: ChatModel, request: ChatRequest, options: CallOptions): Promise<ModelStep> {
+  const completion = await model.complete(request, options);
+  const reply = completion.choices?.[0]?.message;
+  if (!reply) throw new UpstreamError('The model provider sent a reply without choices');
+  const calls = (reply.tool_calls ?? []).flatMap((call) =>
+    call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
+  );
+  return { text: reply.content ?? '', calls, usage: completion.usage ?? undefined };
+}
+
+/**
+ * One model call, streamed: its content deltas as they arrive, then what it answered.
+ * Tool calls arrive as fragments keyed by index (the first carries id and name, the rest
+ * pieces of the arguments) and are put together here. An abort ends it with an AbortError.
+ */
+export async function* streamStep(model: ChatModel, request: ChatRequest, options: CallOptions): AsyncGenerator<string, ModelStep> {
+  let text = '';
+  let usage: TokenUsage | undefined;
+  const calls: ToolCallRequest[] = [];
+  for await (const chunk of await model.stream(request, options)) {
+    if (chunk.usage) usage = chunk.usage;
+    const delta = chunk.choices?.[0]?.delta;
+    if (delta?.content) {
+      text += delta.content;
+      yield delta.content;
+    }
+    for (const part of delta?.tool_calls ?? []) {
+      const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
+      if (part.id) call.id = part.id;
+      if (part.function?.name && !call.name) call.name = part.function.name;
+      if (part.function?.arguments) call.arguments += part.function.arguments;
+    }
+  }
+  return { text, calls: calls.filter(Boolean).map((call) => ({ ...call, id: call.id || `call_${newId()}` })), usage };
+}
+
+/** The event that ends a stream that failed after it began; `cause` is what failed, for the log. */
+export type StreamErrorEvent = { type: 'error'; code: string; message: string; cause: unknown };
+
+/**
+ * A service's event stream, started: resolves once its first event is ready, so that a
+ * failure before anything was sent surfaces as a plain error (an HTTP status). After that
+ * a failure becomes one `error` event, and an abort (client gone) a quiet end.
+ */
+export async function started<E>(events: AsyncGenerator<E>): Promise<AsyncGenerator<E | StreamErrorEvent>> {
+  const first = await events.next();
+  return (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      yield* events;
+    } catch (error) {
+      if (isAbort(error)) return;
+      const appError = error instanceof AppError ? error : new InternalError({ cause: error });
+      yield { type: 'error' as const, code: appError.code, message: appError.message, cause: error };
+    } finally {
+      await events.return(undefined);
+    }
+  })();
+}
