@@ -5,10 +5,18 @@ import {
   ProviderRejectedError,
   UpstreamError,
 } from '../errors.js';
-import { outcomeOf, readFailure } from '../upstream/chat-model.js';
-import { toUpstreamError } from '../upstream/error-mapping.js';
+import { readFailure, toUpstreamError } from '../upstream/error-mapping.js';
 import { eventData } from '../upstream/event-stream.js';
-import { startModelCall, type CallOptions, type ModelCall, type ModelCallObserver, type TokenUsage } from '../upstream/model-call.js';
+import {
+  answerEvents,
+  outcomeOf,
+  postModelCall,
+  startModelCall,
+  type CallOptions,
+  type ModelCall,
+  type ModelCallObserver,
+  type TokenUsage,
+} from '../upstream/model-call.js';
 import { ProviderHttpError } from '../upstream/provider-errors.js';
 import type { Transport, UpstreamResponse } from '../upstream/transport.js';
 
@@ -44,22 +52,8 @@ export function gatewayService(deps: { transport: Transport | undefined; observe
     return deps.transport;
   };
 
-  async function post(path: string, body: Buffer | string, call: ModelCall, options: CallOptions): Promise<UpstreamResponse> {
-    try {
-      return await requireTransport().send({
-        method: 'POST',
-        path,
-        body,
-        signal: options.signal,
-        requestId: options.requestId,
-        onAttempt: call.onAttempt,
-      });
-    } catch (error) {
-      const mapped = toRelayError(error);
-      call.finish(outcomeOf(mapped), undefined);
-      throw mapped;
-    }
-  }
+  const post = (path: string, body: Buffer | string, call: ModelCall, options: CallOptions) =>
+    postModelCall(requireTransport(), path, body, call, options, toRelayError);
 
   /** Reads a whole answer, finishing the call with the usage found at its end. */
   async function relayWhole(response: UpstreamResponse, call: ModelCall, options: CallOptions): Promise<RelayedAnswer> {
@@ -131,33 +125,21 @@ export type GatewayService = ReturnType<typeof gatewayService>;
 const USAGE_OBJECT = /"usage":\s*\{/;
 
 async function* relayEvents(response: UpstreamResponse, call: ModelCall, asked: boolean, signal: AbortSignal | undefined): AsyncGenerator<string> {
-  let usage: TokenUsage | undefined;
-  let outcome = 'aborted'; // the consumer stopped early unless we learn otherwise
-  try {
-    for await (const data of eventData(response.body)) {
-      if (!USAGE_OBJECT.test(data)) {
-        yield data;
-        continue;
-      }
-      let chunk: { usage?: TokenUsage | null; choices?: unknown[] };
-      try {
-        chunk = JSON.parse(data) as typeof chunk;
-      } catch {
-        yield data; // not ours to judge: the client gets what the provider sent
-        continue;
-      }
-      if (chunk.usage && typeof chunk.usage === 'object') usage = chunk.usage;
-      if (asked || !chunk.usage) yield data;
-      else if (chunk.choices?.length) yield JSON.stringify({ ...chunk, usage: undefined });
+  for await (const data of answerEvents(response, call, signal)) {
+    if (!USAGE_OBJECT.test(data)) {
+      yield data;
+      continue;
     }
-    outcome = 'success';
-  } catch (error) {
-    const mapped = readFailure(error, signal);
-    outcome = outcomeOf(mapped);
-    throw mapped;
-  } finally {
-    if (!response.body.readableEnded) response.body.destroy();
-    call.finish(outcome, usage);
+    let chunk: { usage?: TokenUsage | null; choices?: unknown[] };
+    try {
+      chunk = JSON.parse(data) as typeof chunk;
+    } catch {
+      yield data; // not ours to judge: the client gets what the provider sent
+      continue;
+    }
+    if (chunk.usage && typeof chunk.usage === 'object') call.usage = chunk.usage;
+    if (asked || !chunk.usage) yield data;
+    else if (chunk.choices?.length) yield JSON.stringify({ ...chunk, usage: undefined });
   }
 }
 

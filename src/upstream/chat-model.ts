@@ -5,12 +5,12 @@ import type {
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
 import type { Config } from '../config/config.js';
-import { AppError, ProviderNotConfiguredError } from '../errors.js';
-import { isAbort, toUpstreamError } from './error-mapping.js';
+import { ProviderNotConfiguredError } from '../errors.js';
+import { readFailure } from './error-mapping.js';
 import { eventData } from './event-stream.js';
-import { startModelCall, type CallOptions, type ModelCall, type ModelCallObserver, type TokenUsage } from './model-call.js';
-import { ProviderProtocolError, ProviderTimeoutError } from './provider-errors.js';
-import { abortError, isTransportTimeout, readJson, type Transport, type UpstreamResponse } from './transport.js';
+import { answerEvents, outcomeOf, postModelCall, startModelCall, type CallOptions, type ModelCall, type ModelCallObserver } from './model-call.js';
+import { ProviderProtocolError } from './provider-errors.js';
+import { readJson, type Transport, type UpstreamResponse } from './transport.js';
 
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
 export type { CallOptions, TokenUsage } from './model-call.js';
@@ -36,9 +36,6 @@ export interface ChatModel {
   stream(request: ChatRequest, options?: CallOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
 }
 
-export const outcomeOf = (error: unknown): string =>
-  isAbort(error) ? 'aborted' : error instanceof AppError ? error.code : 'internal_error';
-
 /**
  * Chat completions with the configured model; `observe` (metrics, logs) is told about
  * every call when it finishes, so this file needs no metrics library.
@@ -58,30 +55,13 @@ export function chatModel(transport: Transport | undefined, config: Config['open
       messages: request.messages,
     });
 
-  async function post(request: ChatRequest, stream: boolean, call: ModelCall, options: CallOptions): Promise<UpstreamResponse> {
-    try {
-      return await requireTransport().send({
-        method: 'POST',
-        path: 'chat/completions',
-        body: body(request, stream),
-        signal: options.signal,
-        requestId: options.requestId,
-        onAttempt: call.onAttempt,
-      });
-    } catch (error) {
-      const mapped = toUpstreamError(error);
-      call.finish(outcomeOf(mapped), undefined);
-      throw mapped;
-    }
-  }
-
   return {
     model: config.model,
     assertConfigured: () => void requireTransport(),
 
     async complete(request, options = {}) {
       const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: false }, options);
-      const response = await post(request, false, call, options);
+      const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options);
       try {
         const completion = await readJson<ChatCompletion>(response);
         if (!Array.isArray(completion?.choices)) throw new ProviderProtocolError('The model provider sent a reply without choices');
@@ -96,15 +76,9 @@ export function chatModel(transport: Transport | undefined, config: Config['open
 
     async stream(request, options = {}) {
       const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: true }, options);
-      return completionChunks(await post(request, true, call, options), call, options.signal);
+      return completionChunks(await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options), call, options.signal);
     },
   };
-}
-
-/** A failure while reading an answer's body, mapped: the abort it was, a timeout, or the provider's fault. */
-export function readFailure(error: unknown, signal: AbortSignal | undefined): unknown {
-  if (signal?.aborted) return abortError(signal);
-  return toUpstreamError(isTransportTimeout(error) ? new ProviderTimeoutError(1, { cause: error }) : error);
 }
 
 /**
@@ -112,28 +86,16 @@ export function readFailure(error: unknown, signal: AbortSignal | undefined): un
  * end, however they end; stopping early destroys the body, which aborts the request.
  */
 async function* completionChunks(response: UpstreamResponse, call: ModelCall, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
-  let usage: TokenUsage | undefined;
-  let outcome = 'aborted'; // the consumer stopped early (return()) unless we learn otherwise
-  try {
-    for await (const data of eventData(response.body)) {
-      if (data === '[DONE]') continue; // the body ends right after it
-      let chunk: ChatCompletionChunk & { error?: unknown };
-      try {
-        chunk = JSON.parse(data) as typeof chunk;
-      } catch (error) {
-        throw new ProviderProtocolError('The model provider sent a stream event we could not read', { cause: error });
-      }
-      if (chunk.error) throw new ProviderProtocolError('The model provider failed mid-stream', { cause: chunk.error });
-      if (chunk.usage) usage = chunk.usage;
-      yield chunk;
+  for await (const data of answerEvents(response, call, signal)) {
+    if (data === '[DONE]') continue; // the body ends right after it
+    let chunk: ChatCompletionChunk & { error?: unknown };
+    try {
+      chunk = JSON.parse(data) as typeof chunk;
+    } catch (error) {
+      throw new ProviderProtocolError('The model provider sent a stream event we could not read', { cause: error });
     }
-    outcome = 'success';
-  } catch (error) {
-    const mapped = readFailure(error, signal);
-    outcome = outcomeOf(mapped);
-    throw mapped;
-  } finally {
-    if (!response.body.readableEnded) response.body.destroy();
-    call.finish(outcome, usage);
+    if (chunk.error) throw new ProviderProtocolError('The model provider failed mid-stream', { cause: chunk.error });
+    if (chunk.usage) call.usage = chunk.usage;
+    yield chunk;
   }
 }

@@ -4,9 +4,8 @@ import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError, UpstreamError } from '../errors.js';
 import { sha256 } from '../shared/hash.js';
 import { bytesToVector } from '../shared/vectors.js';
-import { outcomeOf, readFailure } from './chat-model.js';
-import { toUpstreamError } from './error-mapping.js';
-import { startModelCall, type CallOptions, type ModelCallObserver } from './model-call.js';
+import { readFailure } from './error-mapping.js';
+import { outcomeOf, postModelCall, startModelCall, type CallOptions, type ModelCallObserver } from './model-call.js';
 import { readJson, type Transport } from './transport.js';
 
 /** The API's limits per request: inputs, and total tokens (300k), kept well under with an overestimate. */
@@ -64,26 +63,14 @@ export function embeddingModel(transport: Transport | undefined, config: Config[
 
   async function request(inputs: string[], options: EmbedOptions): Promise<Float32Array[]> {
     const call = startModelCall(observe, { model, endpoint: 'embeddings', stream: false }, options);
+    // base64: a quarter of the bytes of a JSON float list, decoded straight to float32.
+    const body = JSON.stringify({ model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) });
+    const answer = await postModelCall(requireTransport(), 'embeddings', body, call, options);
     let response: CreateEmbeddingResponse;
     try {
-      const answer = await requireTransport().send({
-        method: 'POST',
-        path: 'embeddings',
-        // base64: a quarter of the bytes of a JSON float list, decoded straight to float32.
-        body: JSON.stringify({ model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) }),
-        signal: options.signal,
-        requestId: options.requestId,
-        maxRetries: options.maxRetries,
-        timeoutMs: options.timeoutMs,
-        onAttempt: call.onAttempt,
-      });
-      try {
-        response = await readJson<CreateEmbeddingResponse>(answer);
-      } catch (error) {
-        throw readFailure(error, options.signal);
-      }
+      response = await readJson<CreateEmbeddingResponse>(answer);
     } catch (error) {
-      const mapped = toUpstreamError(error);
+      const mapped = readFailure(error, options.signal);
       call.finish(outcomeOf(mapped), undefined);
       throw mapped;
     }

@@ -13,7 +13,7 @@ import {
   ProviderProtocolError,
   ProviderTimeoutError,
 } from './provider-errors.js';
-import { retryAfterSeconds } from './transport.js';
+import { abortError, isTransportTimeout, retryAfterSeconds } from './transport.js';
 
 /** The client hung up (or shutdown cut the call): not an error to report, the call just stops. */
 export const isAbort = (error: unknown): boolean => error instanceof Error && error.name === 'AbortError';
@@ -42,4 +42,10 @@ export function toUpstreamError(error: unknown): unknown {
   if (error instanceof ProviderProtocolError) return new UpstreamError(error.message, options);
   // Anything else thrown while reading an answer (a socket reset mid-body, a broken stream).
   return new UpstreamError('The model provider sent a response we could not read', options);
+}
+
+/** A failure while reading an answer's body, mapped: the abort it was, a timeout, or the provider's fault. */
+export function readFailure(error: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return abortError(signal);
+  return toUpstreamError(isTransportTimeout(error) ? new ProviderTimeoutError(1, { cause: error }) : error);
 }

@@ -1,3 +1,8 @@
+import { AppError } from '../errors.js';
+import { isAbort, readFailure, toUpstreamError } from './error-mapping.js';
+import { eventData } from './event-stream.js';
+import type { Transport, UpstreamResponse } from './transport.js';
+
 export interface TokenUsage {
   prompt_tokens: number;
   completion_tokens: number;
@@ -35,7 +40,9 @@ export type ModelCallObserver = (call: ModelCallObservation) => void;
 /** One upstream call's bookkeeping: attempts counted as they start, finished exactly once. */
 export interface ModelCall {
   readonly onAttempt: () => void;
-  finish(outcome: string, usage: TokenUsage | undefined): void;
+  /** The usage seen so far (a stream's usage chunk): what `finish` reports when given none. */
+  usage: TokenUsage | undefined;
+  finish(outcome: string, usage?: TokenUsage | undefined): void;
 }
 
 export function startModelCall(
@@ -46,13 +53,69 @@ export function startModelCall(
   const started = performance.now();
   let attempts = 0;
   let finished = false;
-  return {
+  const call: ModelCall = {
     onAttempt: () => void attempts++,
-    finish(outcome, usage) {
+    usage: undefined,
+    finish(outcome, usage = call.usage) {
       if (finished) return;
       finished = true;
       if (usage && usage.total_tokens > 0) options.onUsage?.(usage);
       observe?.({ ...what, outcome, attempts, durationMs: performance.now() - started, usage, requestId: options.requestId });
     },
   };
+  return call;
+}
+
+/** How a call ended, for metrics and logs: "aborted", the contract's error code, or internal_error. */
+export const outcomeOf = (error: unknown): string =>
+  isAbort(error) ? 'aborted' : error instanceof AppError ? error.code : 'internal_error';
+
+/**
+ * POSTs one model call's JSON body. When no answer comes (after the transport's retries),
+ * the call is finished as failed and the error, mapped by `mapError`, is thrown.
+ */
+export async function postModelCall(
+  transport: Transport,
+  path: string,
+  body: string | Buffer,
+  call: ModelCall,
+  options: CallOptions & { maxRetries?: number | undefined; timeoutMs?: number | undefined },
+  mapError: (error: unknown) => unknown = toUpstreamError,
+): Promise<UpstreamResponse> {
+  try {
+    return await transport.send({
+      method: 'POST',
+      path,
+      body,
+      signal: options.signal,
+      requestId: options.requestId,
+      maxRetries: options.maxRetries,
+      timeoutMs: options.timeoutMs,
+      onAttempt: call.onAttempt,
+    });
+  } catch (error) {
+    const mapped = mapError(error);
+    call.finish(outcomeOf(mapped), undefined);
+    throw mapped;
+  }
+}
+
+/**
+ * The events' data of a streamed answer as they arrive, with the call's bookkeeping: the
+ * call is finished when they end, however they end (with `call.usage` as last set), a
+ * failure is mapped, and stopping early destroys the body, which aborts the request.
+ */
+export async function* answerEvents(response: UpstreamResponse, call: ModelCall, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  let outcome = 'aborted'; // the consumer stopped early unless we learn otherwise
+  try {
+    yield* eventData(response.body);
+    outcome = 'success';
+  } catch (error) {
+    const mapped = readFailure(error, signal);
+    outcome = outcomeOf(mapped);
+    throw mapped;
+  } finally {
+    if (!response.body.readableEnded) response.body.destroy();
+    call.finish(outcome);
+  }
 }
