@@ -163,8 +163,9 @@ export function trailingUsage(body: Buffer): TokenUsage | undefined {
   let at = body.length;
   while ((at = body.lastIndexOf('"usage":', at - 1)) > 0) {
     if (body[at - 1] === 0x5c) continue; // \"usage\": inside a string
-    const start = body.indexOf('{', at + 8);
-    if (start < 0) return undefined;
+    let start = at + 8;
+    while (body[start] === 0x20 || body[start] === 0x0a || body[start] === 0x0d || body[start] === 0x09) start++;
+    if (body[start] !== 0x7b) return undefined; // "usage": null
     let depth = 0;
     for (let i = start; i < body.length; i++) {
       if (body[i] === 0x7b) depth++;
