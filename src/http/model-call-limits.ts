@@ -4,14 +4,10 @@ import type { Config } from '../config/config.js';
 import { RateLimitedError, ServiceUnavailableError } from '../errors.js';
 import { perTurnPipeline, type RedisConnection } from '../limits/redis-connection.js';
 import { RedisRequestLimitStore } from '../limits/request-limit-store.js';
-import {
-  currentWindow,
-  LocalTokenBudgetStore,
-  RedisTokenBudgetStore,
-  type TokenBudgetStore,
-} from '../limits/token-budget-store.js';
+import { tokenBudgets } from '../limits/token-budget.js';
+import { LocalTokenBudgetStore, RedisTokenBudgetStore, type TokenBudgetStore } from '../limits/token-budget-store.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { TokenUsage } from '../upstream/model-call.js';
+import type { TokenBudget } from '../upstream/model-call.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -23,8 +19,8 @@ declare module 'fastify' {
     modelCall?: boolean;
   }
   interface FastifyRequest {
-    /** Counts this request's model tokens against its key's budget; set on `modelCall` routes when a budget is configured. */
-    recordModelUsage: ((usage: TokenUsage) => void) | undefined;
+    /** This request's key's TOKENS_PER_MINUTE, for its model calls to reserve from; set on `modelCall` routes when a budget is configured. */
+    tokenBudget: TokenBudget | undefined;
   }
 }
 
@@ -33,7 +29,7 @@ const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavaila
 /**
  * Per-API-key limits on routes that call the model (`config: { modelCall: true }`):
  * RATE_LIMIT_PER_MINUTE requests through @fastify/rate-limit, then the TOKENS_PER_MINUTE
- * budget. Both run as route-level onRequest hooks, so after `authenticate` (an instance
+ * budget, which each model call of the request reserves from (limits/token-budget.ts). Both run as route-level onRequest hooks, so after `authenticate` (an instance
  * hook) and before the body is read; other routes get no hook at all. With REDIS_URL the
  * counts live in Redis and N instances together allow exactly the limit.
  */
@@ -41,7 +37,7 @@ export async function registerModelCallLimits(
   app: FastifyInstance,
   deps: { config: Config; redis: RedisConnection | undefined; metrics: Metrics | undefined },
 ): Promise<void> {
-  app.decorateRequest('recordModelUsage', undefined);
+  app.decorateRequest('tokenBudget', undefined);
   const { config, redis, metrics } = deps;
   const { perMinute, tokensPerMinute, failOpen } = config.rateLimit;
   if (!config.rateLimit.enabled) return;
@@ -76,7 +72,15 @@ export async function registerModelCallLimits(
     const store: TokenBudgetStore = pipeline
       ? new RedisTokenBudgetStore(pipeline, `${config.redisKeyPrefix}tokens:`)
       : new LocalTokenBudgetStore();
-    hooks.push(tokenBudget(store, tokensPerMinute, { failOpen, redis, metrics }));
+    const budgetOf = tokenBudgets(store, tokensPerMinute, {
+      failOpen,
+      onFailure: (error) => redis?.reportFailure(error),
+      refused: () => metrics?.rateLimitRejected('tokens'),
+      unavailable: limiterDown,
+    });
+    hooks.push(async function attachTokenBudget(request) {
+      request.tokenBudget = budgetOf(request.apiKeyHash);
+    });
   }
 
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -84,31 +88,4 @@ export async function registerModelCallLimits(
     const existing = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [...existing, ...hooks] as RouteOptions['onRequest'];
   });
-}
-
-/** Refuses a request once its key's tokens in this minute reach the budget, and hands it a recorder for what it uses. */
-function tokenBudget(
-  store: TokenBudgetStore,
-  budget: number,
-  deps: { failOpen: boolean; redis: RedisConnection | undefined; metrics: Metrics | undefined },
-): onRequestAsyncHookHandler {
-  const failed = (error: unknown) => deps.redis?.reportFailure(error);
-  return async function checkTokenBudget(request) {
-    const key = request.apiKeyHash;
-    const { window, resetMs } = currentWindow();
-    let used = 0;
-    try {
-      used = await store.used(key, window);
-    } catch (error) {
-      failed(error);
-      if (!deps.failOpen) throw limiterDown();
-    }
-    if (used >= budget) {
-      deps.metrics?.rateLimitRejected('tokens');
-      throw new RateLimitedError(Math.max(1, Math.ceil(resetMs / 1000)), `Token budget of ${budget} tokens per minute exceeded`);
-    }
-    request.recordModelUsage = (usage) => {
-      if (usage.total_tokens > 0) store.add(key, currentWindow().window, usage.total_tokens).catch(failed);
-    };
-  };
 }

@@ -143,6 +143,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       promptTokens,
       request: {
         messages: [systemMessage, ...history.messages, { role: 'user', content: input.message }],
+        promptTokens,
       },
     };
   }

@@ -46,14 +46,26 @@ export interface RelayedStream {
  * included: the provider is always asked for usage, and the usage chunk reaches the
  * client only when it asked for it.
  */
-export function gatewayService(deps: { transport: Transport | undefined; observe?: ModelCallObserver | undefined }) {
+export function gatewayService(deps: {
+  transport: Transport | undefined;
+  observe?: ModelCallObserver | undefined;
+  /** The reply a client sets no max tokens for may take this many, for its token budget (OPENAI_MAX_TOKENS). */
+  defaultMaxTokens: number;
+}) {
+  /** The most a request's replies may use: its max tokens (or the default), times `n`. */
+  const maxReply = (json: Record<string, unknown>): number => {
+    const max = [json.max_completion_tokens, json.max_tokens].find((v): v is number => typeof v === 'number' && v > 0) ?? deps.defaultMaxTokens;
+    const n = typeof json.n === 'number' && json.n > 1 ? Math.floor(json.n) : 1;
+    return max * n;
+  };
+
   const requireTransport = (): Transport => {
     if (!deps.transport) throw new ProviderNotConfiguredError();
     return deps.transport;
   };
 
-  const post = (path: string, body: Buffer | string, call: ModelCall, options: CallOptions) =>
-    postModelCall(requireTransport(), path, body, call, options, toRelayError);
+  const post = (path: string, body: Buffer | string, call: ModelCall, options: CallOptions, maxReplyTokens: number) =>
+    postModelCall(requireTransport(), path, body, call, options, { maxReplyTokens }, toRelayError);
 
   /** Reads a whole answer, finishing the call with the usage found at its end. */
   async function relayWhole(response: UpstreamResponse, call: ModelCall, options: CallOptions): Promise<RelayedAnswer> {
@@ -77,12 +89,12 @@ export function gatewayService(deps: { transport: Transport | undefined; observe
       requireTransport();
       if (json.stream !== true) {
         const call = startModelCall(deps.observe, { model, endpoint: 'chat', stream: false }, options);
-        return relayWhole(await post('chat/completions', request.raw, call, options), call, options);
+        return relayWhole(await post('chat/completions', request.raw, call, options, maxReply(json)), call, options);
       }
       const streamOptions = json.stream_options as { include_usage?: unknown } | undefined | null;
       const asked = streamOptions?.include_usage === true;
       const call = startModelCall(deps.observe, { model, endpoint: 'chat', stream: true }, options);
-      const response = await post('chat/completions', asked ? request.raw : withUsageAsked(request, json), call, options);
+      const response = await post('chat/completions', asked ? request.raw : withUsageAsked(request, json), call, options, maxReply(json));
       return { events: relayEvents(response, call, asked, options.signal) };
     },
 
@@ -92,7 +104,7 @@ export function gatewayService(deps: { transport: Transport | undefined; observe
       if (json.input === undefined || json.input === null) throw new InvalidRequestError("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
       requireTransport();
       const call = startModelCall(deps.observe, { model, endpoint: 'embeddings', stream: false }, options);
-      return relayWhole(await post('embeddings', request.raw, call, options), call, options);
+      return relayWhole(await post('embeddings', request.raw, call, options, 0), call, options);
     },
 
     /** GET models or models/{id}: not a model call (no tokens), relayed all the same. */

@@ -44,7 +44,7 @@ export async function createServices(deps: {
     search,
     chat,
     /** The OpenAI-compatible relay (/v1). */
-    gateway: gatewayService({ transport: deps.transport, observe: deps.observeModelCall }),
+    gateway: gatewayService({ transport: deps.transport, observe: deps.observeModelCall, defaultMaxTokens: config.openai.maxTokens }),
     agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
   };
 }

@@ -18,6 +18,8 @@ export type { CallOptions, TokenUsage } from './model-call.js';
 export interface ChatRequest {
   messages: readonly ChatCompletionMessageParam[];
   tools?: ChatCompletionTool[];
+  /** Our count of the prompt, when the caller made one (token budgets reserve it). */
+  promptTokens?: number | undefined;
 }
 
 /**
@@ -55,13 +57,15 @@ export function chatModel(transport: Transport | undefined, config: Config['open
       messages: request.messages,
     });
 
+  const expected = (request: ChatRequest) => ({ promptTokens: request.promptTokens, maxReplyTokens: config.maxTokens });
+
   return {
     model: config.model,
     assertConfigured: () => void requireTransport(),
 
     async complete(request, options = {}) {
       const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: false }, options);
-      const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options);
+      const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options, expected(request));
       try {
         const completion = await readJson<ChatCompletion>(response);
         if (!Array.isArray(completion?.choices)) throw new ProviderProtocolError('The model provider sent a reply without choices');
@@ -76,7 +80,7 @@ export function chatModel(transport: Transport | undefined, config: Config['open
 
     async stream(request, options = {}) {
       const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: true }, options);
-      return completionChunks(await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options), call, options.signal);
+      return completionChunks(await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options, expected(request)), call, options.signal);
     },
   };
 }

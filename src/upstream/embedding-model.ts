@@ -65,7 +65,7 @@ export function embeddingModel(transport: Transport | undefined, config: Config[
     const call = startModelCall(observe, { model, endpoint: 'embeddings', stream: false }, options);
     // base64: a quarter of the bytes of a JSON float list, decoded straight to float32.
     const body = JSON.stringify({ model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) });
-    const answer = await postModelCall(requireTransport(), 'embeddings', body, call, options);
+    const answer = await postModelCall(requireTransport(), 'embeddings', body, call, options, { maxReplyTokens: 0 });
     let response: CreateEmbeddingResponse;
     try {
       response = await readJson<CreateEmbeddingResponse>(answer);

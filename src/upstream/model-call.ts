@@ -9,13 +9,35 @@ export interface TokenUsage {
   total_tokens: number;
 }
 
+/** What a model call is expected to use, asked of its key's budget before it goes upstream. */
+export interface ModelCallEstimate {
+  model: string;
+  /** Counted when the caller knows it, else estimated from the request's size. */
+  promptTokens: number;
+  /** The most the reply may use (the request's max tokens); 0 for calls with no reply, such as embeddings. */
+  maxReplyTokens: number;
+}
+
+/**
+ * Settles a call's reservation with what it really used, as the provider reported it;
+ * `null` when it used nothing (it failed before an answer), `undefined` when that is
+ * unknown (cut off mid-stream: what is held stays held).
+ */
+export type SettleTokens = (usage: { total_tokens: number; completion_tokens: number } | null | undefined) => void;
+
+/** A key's TOKENS_PER_MINUTE as one call sees it (limits/token-budget.ts): hold the expected tokens first, settle with the real ones after. */
+export interface TokenBudget {
+  /** Throws 429 rate_limited when the expected tokens do not fit what is left of this minute. */
+  reserve(estimate: ModelCallEstimate): Promise<SettleTokens>;
+}
+
 export interface CallOptions {
   /** Aborts the upstream request at once (client gone, shutdown). */
   signal?: AbortSignal | undefined;
   /** Sent upstream as x-request-id, to follow one request across both logs. */
   requestId?: string | undefined;
-  /** Told the tokens each upstream call used, once it finished (token budgets). */
-  onUsage?: ((usage: TokenUsage) => void) | undefined;
+  /** The caller's TOKENS_PER_MINUTE: each call reserves its expected tokens first and settles after. */
+  budget?: TokenBudget | undefined;
 }
 
 /** What is known about one upstream call when it finished: for metrics and the per-call log line. */
@@ -39,7 +61,10 @@ export type ModelCallObserver = (call: ModelCallObservation) => void;
 
 /** One upstream call's bookkeeping: attempts counted as they start, finished exactly once. */
 export interface ModelCall {
+  readonly model: string;
   readonly onAttempt: () => void;
+  /** The call's token reservation, once made (postModelCall). */
+  settle: SettleTokens | undefined;
   /** The usage seen so far (a stream's usage chunk): what `finish` reports when given none. */
   usage: TokenUsage | undefined;
   finish(outcome: string, usage?: TokenUsage | undefined): void;
@@ -54,12 +79,15 @@ export function startModelCall(
   let attempts = 0;
   let finished = false;
   const call: ModelCall = {
+    model: what.model,
     onAttempt: () => void attempts++,
+    settle: undefined,
     usage: undefined,
     finish(outcome, usage = call.usage) {
       if (finished) return;
       finished = true;
-      if (usage && usage.total_tokens > 0) options.onUsage?.(usage);
+      // Without usage: an aborted call may have cost tokens (what is held stays); a failed one cost none.
+      call.settle?.(usage ?? (outcome === 'aborted' ? undefined : null));
       observe?.({ ...what, outcome, attempts, durationMs: performance.now() - started, usage, requestId: options.requestId });
     },
   };
@@ -71,8 +99,9 @@ export const outcomeOf = (error: unknown): string =>
   isAbort(error) ? 'aborted' : error instanceof AppError ? error.code : 'internal_error';
 
 /**
- * POSTs one model call's JSON body. When no answer comes (after the transport's retries),
- * the call is finished as failed and the error, mapped by `mapError`, is thrown.
+ * POSTs one model call's JSON body, after reserving its expected tokens in the caller's
+ * budget (refused: 429, and nothing is sent). When no answer comes (after the transport's
+ * retries), the call is finished as failed and the error, mapped by `mapError`, is thrown.
  */
 export async function postModelCall(
   transport: Transport,
@@ -80,8 +109,14 @@ export async function postModelCall(
   body: string | Buffer,
   call: ModelCall,
   options: CallOptions & { maxRetries?: number | undefined; timeoutMs?: number | undefined },
+  expected: Partial<Pick<ModelCallEstimate, 'promptTokens'>> & Pick<ModelCallEstimate, 'maxReplyTokens'>,
   mapError: (error: unknown) => unknown = toUpstreamError,
 ): Promise<UpstreamResponse> {
+  if (options.budget) {
+    // A JSON request runs about 4 bytes a token, and its keys and quotes make that an overestimate.
+    const promptTokens = expected.promptTokens ?? Math.ceil(Buffer.byteLength(body) / 4);
+    call.settle = await options.budget.reserve({ model: call.model, promptTokens, maxReplyTokens: expected.maxReplyTokens });
+  }
   try {
     return await transport.send({
       method: 'POST',

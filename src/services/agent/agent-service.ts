@@ -76,7 +76,7 @@ export const iterationLimitMessage = (iterations: number, toolCalls: number): st
 export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   const definitions = toolDefinitions(tools);
   const stopWhen = anyOf(hasTextAnswer, stepCountIs(config.agentMaxIterations));
-  const request = (run: AgentRun) => ({ messages: run.messages, tools: definitions });
+  const request = (run: AgentRun) => ({ messages: run.messages, tools: definitions, promptTokens: run.promptTokens });
 
   function start(input: ChatInput, turn: PreparedTurn): AgentRun {
     return {
