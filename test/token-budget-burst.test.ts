@@ -88,7 +88,7 @@ describe('token budget under a burst of concurrent calls', () => {
 });
 
 describe('token budget under a burst, two instances sharing Redis', { skip: !REDIS && 'TEST_REDIS_URL not set' }, () => {
-  const [SQLITE] = TEST_DATABASES;
+  const SQLITE = TEST_DATABASES[0]!;
   let fake: FakeOpenAI;
   let db: Awaited<ReturnType<typeof SQLITE.create>>;
   let servers: ServerProcess[] = [];

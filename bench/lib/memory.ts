@@ -37,3 +37,30 @@ export function sampleRss(pid: number, intervalMs = 100): RssSampler {
     },
   };
 }
+
+/** Open file descriptors of `pid` (sockets included), from /proc/PID/fd, or undefined. */
+export function openFds(pid: number): number | undefined {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples the open descriptors of `pid` every `intervalMs` and keeps the peak. */
+export function sampleFds(pid: number, intervalMs = 250): { stop(): number | undefined } {
+  let peak: number | undefined;
+  const take = () => {
+    const value = openFds(pid);
+    if (value !== undefined && (peak === undefined || value > peak)) peak = value;
+  };
+  take();
+  const timer = setInterval(take, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return peak;
+    },
+  };
+}

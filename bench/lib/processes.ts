@@ -272,8 +272,10 @@ export async function startApp(options: {
   };
 }
 
-/** Sets the open-file limit of a running process; leaves it as it was when that is not allowed. */
-async function raiseOpenFiles(pid: number, limit: number): Promise<void> {
+/** Raises the open-file limit of a running process to `limit` (never lowers it); leaves it as it was when that is not allowed. */
+export async function raiseOpenFiles(pid: number, limit: number): Promise<void> {
+  const current = openFilesLimit(pid);
+  if (current !== undefined && current >= limit) return;
   try {
     await run('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`]);
   } catch {
@@ -312,11 +314,16 @@ export async function createUser(databaseUrl: string, name = 'bench'): Promise<C
 
 // ---------------------------------------------------------------- the bare-proxy floor
 
-/** Which floor: bare node:http both ways. */
-export type FloorKind = 'node-http';
+/**
+ * Which floor: bare node:http both ways turning {"message"} into a chat completion, or bare
+ * node:http passing any request through to the fake untouched (the floor of an
+ * OpenAI-compatible gateway).
+ */
+export type FloorKind = 'node-http' | 'pass-through';
 
 const FLOOR_COMMANDS: Record<FloorKind, { args: string[]; env: Record<string, string> }> = {
   'node-http': { args: ['bench/lib/proxy-floor.mjs'], env: {} },
+  'pass-through': { args: ['bench/lib/proxy-floor.mjs'], env: { PROXY_MODE: 'pass-through' } },
 };
 
 /**

@@ -27,7 +27,7 @@ export interface Section {
 const escape = (cell: string) => cell.replace(/\|/g, '\\|');
 
 export function markdownTable(table: Table): string {
-  const right = table.columns.map((_, i) => table.rows.every((r) => /^[-+−]?[\d.,]+( ?(ms|MB|×|%|s))?$|^–$/.test(r[i] ?? '')));
+  const right = table.columns.map((_, i) => table.rows.every((r) => /^[-+−]?[\d.,]+( ?(ms|MB|×|%|s|µs))?$|^–$/.test(r[i] ?? '')));
   const lines = [
     `| ${table.columns.map(escape).join(' | ')} |`,
     `| ${table.columns.map((_, i) => (right[i] ? '---:' : '---')).join(' | ')} |`,
@@ -65,6 +65,8 @@ export const fmt = {
   percent: (v: number | undefined) => (!finite(v) ? '–' : `${(v * 100).toFixed(0)}%`),
   mb: (v: number | undefined) => (!finite(v) ? '–' : `${v.toFixed(1)} MB`),
   s: (v: number | undefined) => (!finite(v) ? '–' : `${v.toFixed(2)} s`),
+  /** Microseconds, for CPU time per request or per chunk. */
+  us: (v: number | undefined) => (!finite(v) ? '–' : `${v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US')} µs`),
   int: (v: number | undefined) => (!finite(v) ? '–' : String(Math.round(v))),
 };
 

@@ -12,6 +12,10 @@ declare module 'autocannon' {
     pipelining?: number;
     /** Seconds before a request counts as a timeout (an error). */
     timeout?: number;
+    /** Called with each connection's client (an EventEmitter: 'request', 'headers', 'body', 'response') as it is made. */
+    setupClient?: (client: EventEmitter) => void;
+    /** False counts the response as a mismatch (`Result.mismatches`). */
+    verifyBody?: (body: string) => boolean;
   }
 
   export interface Result {
@@ -20,6 +24,7 @@ declare module 'autocannon' {
     errors: number;
     timeouts: number;
     non2xx: number;
+    mismatches?: number;
     '2xx': number;
     requests: { average: number; total: number };
     latency: { p50: number; p99: number; average: number };
