@@ -5,11 +5,12 @@ import type { Config } from './config/config.js';
 import { authenticate } from './http/auth.js';
 import { registerCors } from './http/cors.js';
 import { registerDocs } from './http/docs.js';
-import { BODY_LIMIT_BYTES, frameworkErrors, registerErrorHandling } from './http/error-handler.js';
+import { BODY_LIMIT_BYTES, clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, RequestLogController } from './http/logger.js';
 import { registerMetrics } from './http/http-metrics.js';
 import { registerModelCallLimits } from './http/model-call-limits.js';
 import { requestId } from './http/request-id.js';
+import { refuseNulCharacters } from './http/schemas.js';
 import { registerGracefulClose } from './http/shutdown.js';
 import { agentRoutes } from './http/routes/agent.js';
 import { chatRoutes } from './http/routes/chat.js';
@@ -43,6 +44,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     logController: new RequestLogController(),
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors,
+    clientErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -56,6 +58,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     done();
   });
   registerErrorHandling(app);
+  app.addHook('preValidation', refuseNulCharacters);
   registerGracefulClose(app, config.shutdownGraceMs);
   await registerCors(app, config.corsOrigins);
   await registerDocs(app, version);

@@ -30,6 +30,12 @@ async function main(): Promise<void> {
   const storage = openStorage(config.database.url, { poolSize: config.database.poolSize });
   await storage.migrate();
   const app = await buildApp({ config, storage });
+  if (!config.openai.apiKey && !config.openai.baseURL) {
+    app.log.warn(
+      'no model provider configured: model endpoints (/chat, /agent, /search/semantic, /v1) answer 503 provider_not_configured; ' +
+        'set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server such as `npm run fake-openai`)',
+    );
+  }
 
   let closing = false;
   const shutdown = async (signal: string) => {

@@ -42,7 +42,9 @@ export function toOpenAIError(error: AppError): { status: number; error: OpenAIE
     case 'upstream_rate_limited':
       return of(429, 'requests', 'rate_limit_exceeded');
   }
-  return of(error.status >= 500 ? error.status : 500, 'server_error', error.code);
+  // Any other client error (a framework 4xx) keeps its status; the rest are ours to own.
+  if (error.status < 500) return of(error.status, 'invalid_request_error', error.code);
+  return of(error.status, 'server_error', error.code);
 }
 
 /** "body.model: expected string" → "model" (zod's path, as our ValidationError words it). */

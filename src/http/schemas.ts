@@ -1,4 +1,6 @@
+import type { preValidationHookHandler } from 'fastify';
 import { z } from 'zod';
+import { ValidationError } from '../errors.js';
 import type { Conversation, Message } from '../storage/storage.js';
 
 /** Shapes shared by several routes; each route file keeps its own request schemas. */
@@ -13,6 +15,25 @@ export const errorBody = z
   })
   .describe('Every error response has this body and the x-request-id header');
 
+/** OpenAI's error object: the body of every error under /v1 (see openai-errors.ts). */
+export const openaiErrorBody = z
+  .object({
+    error: z.object({
+      message: z.string(),
+      type: z.string().describe('e.g. invalid_request_error, server_error'),
+      param: z.string().nullable(),
+      code: z.string().nullable().describe('e.g. invalid_api_key, rate_limit_exceeded'),
+    }),
+  })
+  .describe("OpenAI's error object, so the official SDKs raise their matching error classes");
+
+/**
+ * The 200 of a route that answers server-sent events: the OpenAPI document declares it as
+ * text/event-stream (docs.ts looks for this very schema), and it is never serialised (the
+ * route writes the stream itself).
+ */
+export const eventStream = z.string().describe('text/event-stream: `data:` lines, one JSON event each, as described above');
+
 /** Error responses a route may answer, for the OpenAPI document. */
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, errorBody])) as Record<number, typeof errorBody>;
@@ -25,7 +46,41 @@ export const pageQuery = (max: number, fallback: number) =>
     cursor: z.uuid({ message: 'not a cursor this service issued' }).optional().describe('next_cursor of the previous page'),
   });
 
-export const idParams = z.object({ id: z.string().min(1).max(100) });
+/** No stored string can hold U+0000: PostgreSQL's text cannot (see refuseNulCharacters). */
+const hasNul = (text: string): boolean => text.includes('\u0000');
+
+/** An id in the path; one these refuse names nothing, and answers 404 (see error-handler.ts). */
+export const idParams = z.object({ id: z.string().min(1).max(100).refine((id) => !hasNul(id), 'no such id') });
+
+/**
+ * The path of the first string in a request body that holds U+0000 ("body.title",
+ * "body.items.0"), as ValidationError words fields. Iterative: a body nested as deep as
+ * 1 MiB allows must not overflow the stack.
+ */
+export function nulCharacterAt(body: unknown): string | undefined {
+  const pending: Array<[unknown, string]> = [[body, 'body']];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (hasNul(value)) return path;
+    } else if (value !== null && typeof value === 'object') {
+      for (const key of Object.keys(value).reverse()) pending.push([(value as Record<string, unknown>)[key], `${path}.${key}`]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * preValidation hook: PostgreSQL cannot store U+0000 in text, so a body string holding one is
+ * refused (422 naming the field) before anything is stored, on SQLite alike so that both
+ * databases answer the same. Only on routes that declare a body: others ignore theirs (a
+ * body sent with DELETE), and the /v1 relays pass theirs on as they came, storing nothing.
+ */
+export const refuseNulCharacters: preValidationHookHandler = (request, _reply, done) => {
+  const at = request.body === undefined || !request.routeOptions.schema?.body ? undefined : nulCharacterAt(request.body);
+  const field = at && at.length > 200 ? `${at.slice(0, 200)}…` : at;
+  done(field ? new ValidationError(`${field}: must not contain the NUL character (U+0000)`) : undefined);
+};
 
 /** A user message to the model (chat and agent). */
 export const chatMessage = z

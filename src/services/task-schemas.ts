@@ -14,16 +14,21 @@ import type { TaskPriority, TaskStatus } from '../storage/storage.js';
 
 export const taskId = z.string().min(1).max(100).describe('The id of the task, as returned when it was created or listed');
 
+/** U+0000 fits no text column of PostgreSQL: refused as the client's mistake on both databases. */
+const NO_NUL = /^[^\u0000]*$/;
+
 export const taskTitle = z
   .string()
   .trim()
   .min(1)
   .max(500)
+  .regex(NO_NUL, 'must not contain U+0000')
   .describe('Short summary of the task, 1 to 500 characters');
 
 export const taskDescription = z
   .string()
   .max(10_000)
+  .regex(NO_NUL, 'must not contain U+0000')
   .nullable()
   .describe('Optional details of the task, up to 10,000 characters; null for none');
 

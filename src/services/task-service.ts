@@ -1,4 +1,7 @@
 import { NotFoundError } from '../errors.js';
+
+/** An id holding U+0000 was never issued (and PostgreSQL cannot even compare one): it does not exist. */
+const possibleId = (id: string): boolean => !id.includes('\u0000');
 import { newId } from '../shared/ids.js';
 import type { Page, Storage, Task } from '../storage/storage.js';
 import type { CreateTaskInput, TaskStatusFilter, UpdateTaskInput } from './task-schemas.js';
@@ -47,6 +50,7 @@ export function taskService(storage: Storage, indexer?: TaskIndexer) {
     },
 
     async get(userId: string, id: string): Promise<Task> {
+      if (!possibleId(id)) throw new NotFoundError('Task');
       const task = await storage.tasks.get(userId, id);
       if (!task) throw new NotFoundError('Task');
       return task;
@@ -62,6 +66,7 @@ export function taskService(storage: Storage, indexer?: TaskIndexer) {
     },
 
     async update(userId: string, id: string, changes: UpdateTaskInput): Promise<Task> {
+      if (!possibleId(id)) throw new NotFoundError('Task');
       const write = { ...changes, updatedAt: new Date().toISOString() };
       // Only a new title or description can change the embedding; the embedder also skips an identical text.
       const textChanged = changes.title !== undefined || changes.description !== undefined;
@@ -78,6 +83,7 @@ export function taskService(storage: Storage, indexer?: TaskIndexer) {
     },
 
     async delete(userId: string, id: string): Promise<void> {
+      if (!possibleId(id)) throw new NotFoundError('Task');
       if (!(await storage.tasks.delete(userId, id))) throw new NotFoundError('Task');
     },
   };

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AgentService } from '../../services/agent/agent-service.js';
 import { modelCallOptions } from '../model-call-options.js';
-import { chatBody, errorResponses } from '../schemas.js';
+import { chatBody, errorResponses, eventStream } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
 
 const jsonObject = z.record(z.string(), z.unknown());
@@ -68,7 +68,7 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
             'complete, {"tool_result":{"name","result"}}, {"usage"} summed over every model call, and [DONE]. A failure ' +
             'before the first event is a normal error response; after it, an {"error","code"} event ends the stream.',
           body: chatBody,
-          response: { 200: z.string().describe('text/event-stream'), ...modelErrors },
+          response: { 200: eventStream, ...modelErrors },
         },
       },
       async (request, reply) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChatReply, ChatService } from '../../services/chat-service.js';
 import { modelCallOptions } from '../model-call-options.js';
-import { chatBody, chatMessage, errorResponses, idParams } from '../schemas.js';
+import { chatBody, chatMessage, errorResponses, eventStream, idParams } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
 
 const chatReply = z.object({ message: z.string(), conversation_id: z.string(), tokens_used: z.number().int() });
@@ -74,7 +74,7 @@ export function chatRoutes(deps: { chat: ChatService }): FastifyPluginAsyncZod {
             'Events: {"conversation_id"} first, then {"content"} deltas, {"usage"}, and [DONE]. A failure before the first ' +
             'token is a normal error response; after it, an {"error","code"} event ends the stream.',
           body: chatBody,
-          response: { 200: z.string().describe('text/event-stream'), ...modelErrors },
+          response: { 200: eventStream, ...modelErrors },
         },
       },
       async (request, reply) => {

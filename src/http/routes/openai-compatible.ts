@@ -32,6 +32,11 @@ export function openaiCompatibleRoutes(deps: { gateway: GatewayService }): Fasti
       }
     });
 
+    // A POST with no body at all (no content type, so no parser ran) is as unparseable as a bad one.
+    app.addHook('preValidation', async (request) => {
+      if (request.method === 'POST' && request.body === undefined) throw new InvalidJsonError();
+    });
+
     const send = (reply: FastifyReply, answer: RelayedAnswer) => reply.type(answer.contentType).send(answer.body);
 
     app.post(
