@@ -1,12 +1,5 @@
-import {
-  AppError,
-  InvalidRequestError,
-  ProviderNotConfiguredError,
-  ProviderRejectedError,
-  UpstreamError,
-} from '../errors.js';
+import { InvalidRequestError, ProviderNotConfiguredError, ProviderRejectedError } from '../errors.js';
 import { readFailure, toUpstreamError } from '../upstream/error-mapping.js';
-import { eventData } from '../upstream/event-stream.js';
 import {
   answerEvents,
   outcomeOf,
@@ -219,8 +212,7 @@ export function toRelayError(error: unknown): unknown {
       { cause: error },
     );
   }
-  const mapped = toUpstreamError(error);
-  return mapped instanceof AppError || mapped instanceof Error ? mapped : new UpstreamError(undefined, { cause: error });
+  return toUpstreamError(error);
 }
 
 function requireObject(json: unknown): Record<string, unknown> {

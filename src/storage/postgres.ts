@@ -32,6 +32,11 @@ export function openPostgres(connectionString: string, options: PostgresOptions 
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // A client losing its connection while checked out (pg_terminate_backend, a server restart,
+  // a network cut) emits 'error' on the client itself: the pool listens only while it is idle,
+  // so without this listener the process would crash. Its query in flight fails on its own, and
+  // on release the pool discards the client, since it is no longer queryable.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return kyselyStorage('postgres', db);
 }

@@ -7,7 +7,6 @@ import type {
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError } from '../errors.js';
 import { readFailure } from './error-mapping.js';
-import { eventData } from './event-stream.js';
 import { answerEvents, outcomeOf, postModelCall, startModelCall, type CallOptions, type ModelCall, type ModelCallObserver } from './model-call.js';
 import { ProviderProtocolError } from './provider-errors.js';
 import { readJson, type Transport, type UpstreamResponse } from './transport.js';
