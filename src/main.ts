@@ -62,7 +62,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await app.listen({ host: config.host, port: config.port });
+  // Node's default accept queue (511) overflows when thousands of clients connect at once (5,000
+  // streams opened together: 253 connections reset with it, bench/v1.ts); the kernel caps this at somaxconn.
+  await app.listen({ host: config.host, port: config.port, backlog: 4096 });
 }
 
 main().catch((error: unknown) => {
