@@ -101,8 +101,8 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   }
 
   /** Runs one step's calls concurrently, stores them with their answers and adds both to the next request. */
-  async function act(run: AgentRun, text: string, calls: ToolCallRequest[]): Promise<ToolCallOutcome[]> {
-    const outcomes = await Promise.all(calls.map((call) => runToolCall(tools, run.userId, call)));
+  async function act(run: AgentRun, text: string, calls: ToolCallRequest[], options: CallOptions): Promise<ToolCallOutcome[]> {
+    const outcomes = await Promise.all(calls.map((call) => runToolCall(tools, run.userId, call, options)));
     const toolCalls: ToolCall[] = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
     const content = text || null;
     const assistant: NewMessageFields = {
@@ -172,7 +172,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
       run.steps.push({ text: answer.text, toolCalls: answer.calls.length });
       if (answer.calls.length) {
         for (const call of answer.calls) yield { type: 'tool_call', name: call.name, arguments: parseArguments(call.arguments) };
-        for (const outcome of await act(run, answer.text, answer.calls)) {
+        for (const outcome of await act(run, answer.text, answer.calls, options)) {
           yield { type: 'tool_result', name: outcome.name, result: outcome.result };
         }
       }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
-import type { ChatCompletionTool } from '../../upstream/chat-model.js';
+import type { CallOptions, ChatCompletionTool } from '../../upstream/chat-model.js';
 import { toTaskJson } from '../task-json.js';
 import { changesSomething, createTaskInput, listTasksInput, taskId, updateTaskFields } from '../task-schemas.js';
 import { DEFAULT_TOP_K, searchInput } from '../search-schemas.js';
@@ -18,8 +18,8 @@ export interface Tool<Input = unknown> {
   name: string;
   description: string;
   input: z.ZodType<Input>;
-  /** Acts for `userId` only; the user never comes from the model's arguments. */
-  run(userId: string, args: Input): Promise<JsonObject>;
+  /** Acts for `userId` only; the user never comes from the model's arguments. `options`: the request's, for a tool that calls a model (search embeds its query). */
+  run(userId: string, args: Input, options: CallOptions): Promise<JsonObject>;
 }
 
 /** Keeps each tool's argument type tied to its schema, then erases it for the tool list. */
@@ -73,8 +73,8 @@ export function taskTools(tasks: TaskService, search: SearchService): Tool[] {
         "Find the user's tasks closest in meaning to a query (semantic search). " +
         'Returns {"results": [{"id", "title", "similarity"}]}, most similar first.',
       input: searchInput,
-      run: async (userId, { query, top_k: topK = DEFAULT_TOP_K }) => ({
-        results: await search.search(userId, query, topK),
+      run: async (userId, { query, top_k: topK = DEFAULT_TOP_K }, options) => ({
+        results: await search.search(userId, query, topK, options),
       }),
     }),
   ];
@@ -129,7 +129,7 @@ const describeIssues = (error: z.ZodError): string =>
  * JSON or fail the schema, and tools that fail all become an `{"error"}` result,
  * which the model reads as the tool's answer and can correct.
  */
-export async function runToolCall(tools: readonly Tool[], userId: string, call: ToolCallRequest): Promise<ToolCallOutcome> {
+export async function runToolCall(tools: readonly Tool[], userId: string, call: ToolCallRequest, options: CallOptions = {}): Promise<ToolCallOutcome> {
   let parsed: unknown;
   let parses = true;
   try {
@@ -150,7 +150,7 @@ export async function runToolCall(tools: readonly Tool[], userId: string, call: 
   const args = tool.input.safeParse(parsed);
   if (!args.success) return outcome({ error: `Invalid arguments: ${describeIssues(args.error)}` });
   try {
-    return outcome(await tool.run(userId, args.data));
+    return outcome(await tool.run(userId, args.data, options));
   } catch (error) {
     // Our own errors are meant to be read (e.g. "Task not found"); anything else stays internal.
     if (error instanceof AppError) return outcome({ error: error.message, code: error.code });
