@@ -2,8 +2,8 @@ import { InvalidRequestError, ProviderNotConfiguredError, ProviderRejectedError 
 import { readFailure, toUpstreamError } from '../upstream/error-mapping.js';
 import {
   answerEvents,
-  outcomeOf,
   postModelCall,
+  readAnswer,
   startModelCall,
   type CallOptions,
   type ModelCall,
@@ -62,14 +62,7 @@ export function gatewayService(deps: {
 
   /** Reads a whole answer, finishing the call with the usage found at its end. */
   async function relayWhole(response: UpstreamResponse, call: ModelCall, options: CallOptions): Promise<RelayedAnswer> {
-    let body: Buffer;
-    try {
-      body = Buffer.from(await response.body.arrayBuffer());
-    } catch (error) {
-      const mapped = readFailure(error, options.signal);
-      call.finish(outcomeOf(mapped), undefined);
-      throw mapped;
-    }
+    const body = await readAnswer(call, options.signal, async () => Buffer.from(await response.body.arrayBuffer()));
     call.finish('success', trailingUsage(body));
     return { body, contentType: header(response, 'content-type') ?? 'application/json' };
   }
@@ -81,12 +74,12 @@ export function gatewayService(deps: {
       if (!Array.isArray(json.messages)) throw new InvalidRequestError("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
       requireTransport();
       if (json.stream !== true) {
-        const call = startModelCall(deps.observe, { model, endpoint: 'chat', stream: false }, options);
+        const call = startModelCall(deps.observe, { model, stream: false }, options);
         return relayWhole(await post('chat/completions', request.raw, call, options, maxReply(json)), call, options);
       }
       const streamOptions = json.stream_options as { include_usage?: unknown } | undefined | null;
       const asked = streamOptions?.include_usage === true;
-      const call = startModelCall(deps.observe, { model, endpoint: 'chat', stream: true }, options);
+      const call = startModelCall(deps.observe, { model, stream: true }, options);
       const response = await post('chat/completions', asked ? request.raw : withUsageAsked(request, json), call, options, maxReply(json));
       return { events: relayEvents(response, call, asked, options.signal) };
     },
@@ -96,7 +89,7 @@ export function gatewayService(deps: {
       const model = requireString(json, 'model');
       if (json.input === undefined || json.input === null) throw new InvalidRequestError("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
       requireTransport();
-      const call = startModelCall(deps.observe, { model, endpoint: 'embeddings', stream: false }, options);
+      const call = startModelCall(deps.observe, { model, stream: false }, options);
       return relayWhole(await post('embeddings', request.raw, call, options, 0), call, options);
     },
 

@@ -6,8 +6,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError } from '../errors.js';
-import { readFailure } from './error-mapping.js';
-import { answerEvents, outcomeOf, postModelCall, startModelCall, type CallOptions, type ModelCall, type ModelCallObserver } from './model-call.js';
+import { answerEvents, postModelCall, readAnswer, startModelCall, type CallOptions, type ModelCall, type ModelCallObserver } from './model-call.js';
 import { ProviderProtocolError } from './provider-errors.js';
 import { readJson, type Transport, type UpstreamResponse } from './transport.js';
 
@@ -63,22 +62,19 @@ export function chatModel(transport: Transport | undefined, config: Config['open
     assertConfigured: () => void requireTransport(),
 
     async complete(request, options = {}) {
-      const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: false }, options);
+      const call = startModelCall(observe, { model: config.model, stream: false }, options);
       const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options, expected(request));
-      try {
-        const completion = await readJson<ChatCompletion>(response);
-        if (!Array.isArray(completion?.choices)) throw new ProviderProtocolError('The model provider sent a reply without choices');
-        call.finish('success', completion.usage ?? undefined);
-        return completion;
-      } catch (error) {
-        const mapped = readFailure(error, options.signal);
-        call.finish(outcomeOf(mapped), undefined);
-        throw mapped;
-      }
+      const completion = await readAnswer(call, options.signal, async () => {
+        const answer = await readJson<ChatCompletion>(response);
+        if (!Array.isArray(answer?.choices)) throw new ProviderProtocolError('The model provider sent a reply without choices');
+        return answer;
+      });
+      call.finish('success', completion.usage ?? undefined);
+      return completion;
     },
 
     async stream(request, options = {}) {
-      const call = startModelCall(observe, { model: config.model, endpoint: 'chat', stream: true }, options);
+      const call = startModelCall(observe, { model: config.model, stream: true }, options);
       return completionChunks(await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options, expected(request)), call, options.signal);
     },
   };

@@ -4,8 +4,7 @@ import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError, UpstreamError } from '../errors.js';
 import { sha256 } from '../shared/hash.js';
 import { bytesToVector } from '../shared/vectors.js';
-import { readFailure } from './error-mapping.js';
-import { outcomeOf, postModelCall, startModelCall, type CallOptions, type ModelCallObserver } from './model-call.js';
+import { postModelCall, readAnswer, startModelCall, type CallOptions, type ModelCallObserver } from './model-call.js';
 import { readJson, type Transport } from './transport.js';
 
 /** The API's limits per request: inputs, and total tokens (300k), kept well under with an overestimate. */
@@ -62,18 +61,11 @@ export function embeddingModel(transport: Transport | undefined, config: Config[
   };
 
   async function request(inputs: string[], options: EmbedOptions): Promise<Float32Array[]> {
-    const call = startModelCall(observe, { model, endpoint: 'embeddings', stream: false }, options);
+    const call = startModelCall(observe, { model, stream: false }, options);
     // base64: a quarter of the bytes of a JSON float list, decoded straight to float32.
     const body = JSON.stringify({ model, input: inputs, encoding_format: 'base64', ...(requested !== undefined && { dimensions: requested }) });
     const answer = await postModelCall(requireTransport(), 'embeddings', body, call, options, { maxReplyTokens: 0 });
-    let response: CreateEmbeddingResponse;
-    try {
-      response = await readJson<CreateEmbeddingResponse>(answer);
-    } catch (error) {
-      const mapped = readFailure(error, options.signal);
-      call.finish(outcomeOf(mapped), undefined);
-      throw mapped;
-    }
+    const response = await readAnswer(call, options.signal, () => readJson<CreateEmbeddingResponse>(answer));
     const usage = response?.usage;
     call.finish('success', usage && { prompt_tokens: usage.prompt_tokens, completion_tokens: 0, total_tokens: usage.total_tokens });
     const vectors = new Array<Float32Array | undefined>(inputs.length);

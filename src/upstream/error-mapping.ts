@@ -47,5 +47,5 @@ export function toUpstreamError(error: unknown): unknown {
 /** A failure while reading an answer's body, mapped: the abort it was, a timeout, or the provider's fault. */
 export function readFailure(error: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted) return abortError(signal);
-  return toUpstreamError(isTransportTimeout(error) ? new ProviderTimeoutError(1, { cause: error }) : error);
+  return toUpstreamError(isTransportTimeout(error) ? new ProviderTimeoutError({ cause: error }) : error);
 }

@@ -43,8 +43,6 @@ export interface CallOptions {
 /** What is known about one upstream call when it finished: for metrics and the per-call log line. */
 export interface ModelCallObservation {
   model: string;
-  /** What was called: chat completions (streamed or not), or embeddings. */
-  endpoint: 'chat' | 'embeddings';
   stream: boolean;
   /** "success", "aborted", or the contract's error code (e.g. upstream_timeout). */
   outcome: string;
@@ -72,7 +70,7 @@ export interface ModelCall {
 
 export function startModelCall(
   observe: ModelCallObserver | undefined,
-  what: { model: string; endpoint: ModelCallObservation['endpoint']; stream: boolean },
+  what: { model: string; stream: boolean },
   options: CallOptions,
 ): ModelCall {
   const started = performance.now();
@@ -131,6 +129,21 @@ export async function postModelCall(
   } catch (error) {
     const mapped = mapError(error);
     call.finish(outcomeOf(mapped), undefined);
+    throw mapped;
+  }
+}
+
+/**
+ * Reads a whole answer's body with `read`. A failure on the way (a body cut off or gone
+ * silent, one that is not what it should be, an abort) finishes the call as failed and
+ * is thrown, mapped; the caller finishes it on success, with the usage it found.
+ */
+export async function readAnswer<T>(call: ModelCall, signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    const mapped = readFailure(error, signal);
+    call.finish(outcomeOf(mapped));
     throw mapped;
   }
 }

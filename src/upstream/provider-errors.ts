@@ -6,12 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
  * error table in error-mapping.ts, OpenAI's error object on /v1).
  */
 export class ProviderError extends Error {
-  constructor(
-    message: string,
-    /** HTTP attempts made, retries included. */
-    readonly attempts: number,
-    options?: { cause?: unknown },
-  ) {
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
@@ -24,9 +19,8 @@ export class ProviderHttpError extends ProviderError {
     readonly headers: IncomingHttpHeaders,
     /** The body as JSON when it parses, otherwise its text (at most 64 KiB). */
     readonly body: unknown,
-    attempts: number,
   ) {
-    super(`The model provider answered ${status}`, attempts);
+    super(`The model provider answered ${status}`);
   }
 
   /** OpenAI's error object from the body (`{"error": {...}}`, or vLLM's flat `{"message", ...}`), when there is one. */
@@ -40,21 +34,21 @@ export class ProviderHttpError extends ProviderError {
 
 /** The provider could not be reached, or the connection broke before an answer. */
 export class ProviderConnectionError extends ProviderError {
-  constructor(attempts: number, options?: { cause?: unknown }) {
-    super('The model provider could not be reached', attempts, options);
+  constructor(options?: { cause?: unknown }) {
+    super('The model provider could not be reached', options);
   }
 }
 
 /** No answer within OPENAI_TIMEOUT (per attempt), or a body that went silent that long. */
 export class ProviderTimeoutError extends ProviderError {
-  constructor(attempts: number, options?: { cause?: unknown }) {
-    super('The model provider did not answer in time', attempts, options);
+  constructor(options?: { cause?: unknown }) {
+    super('The model provider did not answer in time', options);
   }
 }
 
 /** The provider's answer could not be read as what it should be (not JSON, no choices, a broken stream). */
 export class ProviderProtocolError extends ProviderError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, 1, options);
+    super(message, options);
   }
 }

@@ -104,9 +104,9 @@ export function createTransport(config: Config['openai']): Transport {
         });
       } catch (error) {
         if (signal?.aborted) throw abortError(signal);
-        const failure = isTimeout(error)
-          ? new ProviderTimeoutError(attempt, { cause: error })
-          : new ProviderConnectionError(attempt, { cause: error });
+        const failure = isTransportTimeout(error)
+          ? new ProviderTimeoutError({ cause: error })
+          : new ProviderConnectionError({ cause: error });
         if (attempt > maxRetries) throw failure;
         await backoff(attempt, undefined, signal);
         continue;
@@ -122,7 +122,7 @@ export function createTransport(config: Config['openai']): Transport {
         await backoff(attempt, hint, signal);
         continue;
       }
-      throw new ProviderHttpError(response.statusCode, response.headers, await readErrorBody(response.body), attempt);
+      throw new ProviderHttpError(response.statusCode, response.headers, await readErrorBody(response.body));
     }
   }
 
@@ -162,7 +162,7 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
 };
 
 /** The provider's wait hint in ms: retry-after-ms, then retry-after (seconds or an HTTP date). */
-export function retryHintMs(headers: IncomingHttpHeaders): number | undefined {
+function retryHintMs(headers: IncomingHttpHeaders): number | undefined {
   const ms = Number.parseFloat(header(headers, 'retry-after-ms') ?? '');
   if (Number.isFinite(ms)) return ms;
   const raw = header(headers, 'retry-after');
@@ -202,12 +202,11 @@ async function readErrorBody(body: Dispatcher.ResponseData['body']): Promise<unk
   }
 }
 
-const isTimeout = (error: unknown): boolean => {
+/** undici gave up waiting: for the connection, the answer's headers, or more of its body. */
+export const isTransportTimeout = (error: unknown): boolean => {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
 };
-
-export { isTimeout as isTransportTimeout };
 
 /** The AbortError a caller sees for its signal (its reason when that is an AbortError already). */
 export function abortError(signal: AbortSignal): Error {
