@@ -28,10 +28,11 @@ const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavaila
 
 /**
  * Per-API-key limits on routes that call the model (`config: { modelCall: true }`):
- * RATE_LIMIT_PER_MINUTE requests through @fastify/rate-limit, then the TOKENS_PER_MINUTE
- * budget, which each model call of the request reserves from (limits/token-budget.ts). Both run as route-level onRequest hooks, so after `authenticate` (an instance
- * hook) and before the body is read; other routes get no hook at all. With REDIS_URL the
- * counts live in Redis and N instances together allow exactly the limit.
+ * RATE_LIMIT_PER_MINUTE requests through @fastify/rate-limit, and the TOKENS_PER_MINUTE
+ * budget that each model call of the request reserves from (limits/token-budget.ts). Both
+ * hooks run at route level on onRequest, so after `authenticate` (an instance hook) and
+ * before the body is read; other routes get no hook at all. With REDIS_URL the counts live
+ * in Redis and N instances together allow exactly the limit.
  */
 export async function registerModelCallLimits(
   app: FastifyInstance,

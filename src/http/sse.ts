@@ -99,8 +99,8 @@ export async function writeRelayedStream(request: FastifyRequest, reply: Fastify
     for await (const data of events) await sse.send(data);
   } catch (error) {
     if (!isAbort(error)) {
+      if (!(error instanceof AppError)) request.log.error({ err: error }, 'stream failed');
       const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-      if (appError.status >= 500 && !(error instanceof AppError)) request.log.error({ err: error }, 'stream failed');
       await sse.send({ error: toOpenAIError(appError).error });
     }
   } finally {

@@ -10,8 +10,8 @@ const REPLY_ESTIMATES = 10_000;
  * Token budgets that hold under concurrency: each call reserves its counted prompt plus an
  * estimate of its reply before it goes upstream, atomically (in Redis: one script), and
  * is refused when that does not fit; afterwards the reservation is settled with the real
- * usage. A read before and an add after, as before, let a burst of 50 calls spend 6.3×
- * the budget. The reply is estimated per key and model from the replies seen so far
+ * usage. A read before and an add after, as before, let a burst of 50 calls spend 6.2×
+ * a 1,000-token budget (test/token-budget-burst.test.ts without the reservation). The reply is estimated per key and model from the replies seen so far
  * (a running average, with a margin), capped by the call's max tokens; with none seen
  * yet, the cap itself.
  */

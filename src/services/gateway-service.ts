@@ -143,13 +143,13 @@ async function* relayEvents(response: UpstreamResponse, call: ModelCall, asked: 
 
 /** The client's streaming body with `stream_options.include_usage: true` added. */
 function withUsageAsked(request: RelayBody, json: Record<string, unknown>): Buffer | string {
-  if (json.stream_options !== undefined && json.stream_options !== null) {
-    return JSON.stringify({ ...json, stream_options: { ...(json.stream_options as object), include_usage: true } });
+  if (json.stream_options !== undefined) {
+    return JSON.stringify({ ...json, stream_options: { ...(json.stream_options as object | null), include_usage: true } });
   }
   // Spliced in before the closing brace: the rest of the bytes go as the client sent them.
+  // The body holds at least `stream`, so a comma goes first.
   const end = request.raw.lastIndexOf(0x7d);
-  const empty = /^\{\s*$/.test(request.raw.subarray(0, end).toString('latin1'));
-  return Buffer.concat([request.raw.subarray(0, end), Buffer.from(`${empty ? '' : ','}"stream_options":{"include_usage":true}}`)]);
+  return Buffer.concat([request.raw.subarray(0, end), Buffer.from(',"stream_options":{"include_usage":true}}')]);
 }
 
 /**
