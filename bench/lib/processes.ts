@@ -241,6 +241,8 @@ export async function startApp(options: {
   workDir: string;
   env?: Record<string, string>;
   nofile?: number;
+  /** Another build of this repository to run (bench/builds.ts); default: this one. */
+  root?: string;
 }): Promise<AppProcess> {
   const port = await freePort();
   const stderrPath = path.join(options.workDir, `app-${port}.stderr`);
@@ -248,7 +250,7 @@ export async function startApp(options: {
   const started = performance.now();
   const child = track(
     spawn(process.execPath, ['dist/main.js'], {
-      cwd: ROOT,
+      cwd: options.root ?? ROOT,
       env: { ...appEnv({ port, databaseUrl: options.databaseUrl, fakeBaseUrl: options.fakeBaseUrl }), ...options.env },
       stdio: ['ignore', 'ignore', stderrFd],
     }),
@@ -301,9 +303,9 @@ export interface CreatedUser {
   api_key: string;
 }
 
-export async function createUser(databaseUrl: string, name = 'bench'): Promise<CreatedUser> {
+export async function createUser(databaseUrl: string, name = 'bench', root = ROOT): Promise<CreatedUser> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/admin.ts', 'create-user', name], {
-    cwd: ROOT,
+    cwd: root,
     env: childEnv({ DATABASE_URL: databaseUrl }),
     timeout: 60_000,
   });
