@@ -42,16 +42,21 @@ export async function registerModelCallLimits(
   const { config, redis, metrics } = deps;
   const { perMinute, tokensPerMinute, failOpen } = config.rateLimit;
   if (!config.rateLimit.enabled) return;
+  // A user's own limit (admin API) is the user's: counted per user across all its keys. The
+  // defaults stay per credential (API key, or a JWT's user). The user row, limits included,
+  // is read on every request (auth.ts), so a change applies on every instance at once.
+  const countedBy = (request: FastifyRequest, own: number | null | undefined) =>
+    own != null ? `user:${request.user.id}` : request.apiKeyHash;
   // Both limits' Redis commands of one event-loop turn go to Redis as one pipeline.
   const pipeline = redis && perTurnPipeline(redis.client);
 
   await app.register(rateLimit, {
     global: false,
-    max: perMinute,
+    max: (request: FastifyRequest) => request.user.rateLimitPerMinute ?? perMinute,
     timeWindow: 60_000,
     // RateLimit-Limit / -Remaining / -Reset (IETF draft), on every limited response.
     enableDraftSpec: true,
-    keyGenerator: (request: FastifyRequest) => request.apiKeyHash,
+    keyGenerator: (request: FastifyRequest) => countedBy(request, request.user.rateLimitPerMinute),
     skipOnError: failOpen,
     ...(pipeline && {
       // The plugin constructs the store itself; this one is made already.
@@ -69,20 +74,20 @@ export async function registerModelCallLimits(
   });
   const hooks: onRequestAsyncHookHandler[] = [app.rateLimit() as onRequestAsyncHookHandler];
 
-  if (tokensPerMinute !== undefined) {
-    const store: TokenBudgetStore = pipeline
-      ? new RedisTokenBudgetStore(pipeline, `${config.redisKeyPrefix}tokens:`)
-      : new LocalTokenBudgetStore();
-    const budgetOf = tokenBudgets(store, tokensPerMinute, {
-      failOpen,
-      onFailure: (error) => redis?.reportFailure(error),
-      refused: () => metrics?.rateLimitRejected('tokens'),
-      unavailable: limiterDown,
-    });
-    hooks.push(async function attachTokenBudget(request) {
-      request.tokenBudget = budgetOf(request.apiKeyHash);
-    });
-  }
+  const store: TokenBudgetStore = pipeline
+    ? new RedisTokenBudgetStore(pipeline, `${config.redisKeyPrefix}tokens:`)
+    : new LocalTokenBudgetStore();
+  const budgetOf = tokenBudgets(store, {
+    failOpen,
+    onFailure: (error) => redis?.reportFailure(error),
+    refused: () => metrics?.rateLimitRejected('tokens'),
+    unavailable: limiterDown,
+  });
+  hooks.push(async function attachTokenBudget(request) {
+    const own = request.user.tokensPerMinute;
+    const budget = own ?? tokensPerMinute;
+    if (budget !== undefined) request.tokenBudget = budgetOf(countedBy(request, own), budget);
+  });
 
   app.addHook('onRoute', (route: RouteOptions) => {
     if (!route.config?.modelCall) return;
