@@ -107,6 +107,11 @@ const envSchema = z.object({
   AUTH_JWT_ISSUER: optionalString,
   /** The `aud` every JWT must carry (one of them, comma-separated). Default: none; required with AUTH_JWKS_URL. */
   AUTH_JWT_AUDIENCE: optionalString,
+  /**
+   * After fetching the key set, how long a token naming a `kid` it lacks is refused rather than
+   * making us fetch it again (so junk kids cannot hammer the JWKS). Default: 30.
+   */
+  AUTH_JWKS_COOLDOWN_SECONDS: num(0, 3600).default(30),
   /** Enables the admin API (/admin/*) for this bearer token; at least 16 characters. Default: none (/admin answers 404). */
   ADMIN_API_KEY: optionalString.pipe(z.string().min(16).optional()),
   /**
@@ -157,7 +162,7 @@ export interface Config {
   corsOrigins: string[];
   logLevel: Env['LOG_LEVEL'];
   /** JWT bearer tokens beside API keys; undefined when AUTH_JWKS_URL is not set. */
-  jwt: { jwksUrl: string; issuer: string; audience: string[] } | undefined;
+  jwt: { jwksUrl: string; issuer: string; audience: string[]; cooldownMs: number } | undefined;
   adminApiKey: string | undefined;
   usageLedger: { enabled: boolean; flushMs: number };
 }
@@ -223,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           jwksUrl: e.AUTH_JWKS_URL,
           issuer: e.AUTH_JWT_ISSUER!,
           audience: e.AUTH_JWT_AUDIENCE!.split(',').map((a) => a.trim()).filter(Boolean),
+          cooldownMs: Math.round(e.AUTH_JWKS_COOLDOWN_SECONDS * 1000),
         }
       : undefined,
     adminApiKey: e.ADMIN_API_KEY,

@@ -10,8 +10,6 @@ export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS5
 
 /** Clocks of the app's sign-in and ours may disagree this much on `exp` and `nbf`. */
 const CLOCK_TOLERANCE_SECONDS = 30;
-/** A JWKS is refetched at most this often when tokens name a `kid` it lacks (jose's cooldown). */
-const JWKS_COOLDOWN_MS = 30_000;
 /** A cached JWKS is fetched again after this long, rotated keys or not. */
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 const JWKS_TIMEOUT_MS = 5000;
@@ -30,14 +28,14 @@ export interface VerifiedToken {
 
 /**
  * Verifies the app's own JWTs against its key set: signature (a key of the JWKS, fetched
- * once and cached; a token naming an unknown `kid` makes jose fetch it again, at most every
- * JWKS_COOLDOWN_MS), issuer, audience, expiry (required) with a little clock skew. Anything
+ * once and cached; a token naming an unknown `kid` makes jose fetch it again, at most once per
+ * AUTH_JWKS_COOLDOWN_SECONDS), issuer, audience, expiry (required) with a little clock skew. Anything
  * wrong with the token is 401; a key set that cannot be fetched is 503 (no token can be
  * checked, whoever sent it).
  */
-export function jwtVerifier(config: { jwksUrl: string; issuer: string; audience: string[] }) {
+export function jwtVerifier(config: { jwksUrl: string; issuer: string; audience: string[]; cooldownMs: number }) {
   const keys = createRemoteJWKSet(new URL(config.jwksUrl), {
-    cooldownDuration: JWKS_COOLDOWN_MS,
+    cooldownDuration: config.cooldownMs,
     cacheMaxAge: JWKS_MAX_AGE_MS,
     timeoutDuration: JWKS_TIMEOUT_MS,
   });
