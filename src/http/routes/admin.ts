@@ -116,7 +116,7 @@ export function adminRoutes(deps: { adminApiKey: string | undefined; users: User
           security,
           summary: 'Create another API key for a user',
           params: idParams,
-          body: z.object({}).optional().describe('Nothing is needed: no body, or {}'),
+          body: z.object({}).nullish().describe('Nothing is needed: no body, or {}'),
           response: { 201: newKeyBody, ...errorResponses(401, 404) },
         },
       },
