@@ -9,6 +9,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
 import { TEST_DATABASES } from './helpers/databases.js';
 import { createChatFixture, type ChatFixture } from './helpers/fake-upstream.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
+import { runAdmin } from './helpers/admin.js';
 import { createTestApp } from './helpers/test-app.js';
 
 const ADMIN_KEY = 'admin-test-key-0123456789abcdef';
@@ -166,5 +167,30 @@ describe('per-user limits on two instances sharing Redis', { skip: !REDIS && 'TE
     // Refused requests count too (as @fastify/rate-limit counts): 8 of this minute are gone.
     assert.equal((await call(1, 'PATCH', `/admin/users/${id}`, ADMIN_KEY, { rate_limit_per_minute: 10 })).status, 200);
     assert.equal(served(await burst(4)), 2, 'the same minute, now against 10');
+  });
+});
+
+describe('admin CLI: create-key and set-limits', () => {
+  test('set-limits sets and resets a user\'s limits (one JSON line), create-key prints a working key', async () => {
+    const t = await createTestApp();
+    try {
+      const { id } = await t.createUser('cli-user');
+      const env = { DATABASE_URL: t.config.database.url };
+      const set = await runAdmin(['set-limits', id, '--rate-limit-per-minute', '7', '--tokens-per-minute', '5000'], env);
+      assert.equal(set.code, 0, set.stderr);
+      assert.deepEqual(JSON.parse(set.stdout), { id, name: 'cli-user', rate_limit_per_minute: 7, tokens_per_minute: 5000 });
+      const reset = await runAdmin(['set-limits', id, '--tokens-per-minute', 'default'], env);
+      assert.deepEqual(JSON.parse(reset.stdout), { id, name: 'cli-user', rate_limit_per_minute: 7, tokens_per_minute: null });
+      const bad = await runAdmin(['set-limits', id, '--rate-limit-per-minute', '0'], env);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--rate-limit-per-minute/);
+      assert.equal((await runAdmin(['set-limits', 'nobody', '--rate-limit-per-minute', '3'], env)).code, 2);
+      const key = await runAdmin(['create-key', id], env);
+      assert.equal(key.code, 0, key.stderr);
+      const { api_key: apiKey } = JSON.parse(key.stdout) as { api_key: string };
+      assert.equal((await t.request({ method: 'GET', url: '/conversations', key: apiKey })).statusCode, 200);
+    } finally {
+      await t.close();
+    }
   });
 });
