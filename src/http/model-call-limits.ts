@@ -27,7 +27,8 @@ declare module 'fastify' {
 const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavailable (Redis is not answering); try again shortly');
 
 /**
- * Per-API-key limits on routes that call the model (`config: { modelCall: true }`):
+ * Per-API-key limits on routes that call the model (`config: { modelCall: true }`), or per
+ * user where the user has its own (admin API):
  * RATE_LIMIT_PER_MINUTE requests through @fastify/rate-limit, and the TOKENS_PER_MINUTE
  * budget that each model call of the request reserves from (limits/token-budget.ts). Both
  * hooks run at route level on onRequest, so after `authenticate` (an instance hook) and
