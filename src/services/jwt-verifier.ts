@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { ServiceUnavailableError, UnauthorizedError } from '../errors.js';
 
 /**
@@ -13,6 +14,15 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 /** A cached JWKS is fetched again after this long, rotated keys or not. */
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 const JWKS_TIMEOUT_MS = 5000;
+/**
+ * A verified token is trusted again without verifying its signature for this long (never past
+ * its `exp`): a signed-in client sends the same token on every request, and a signature check
+ * costs more than the rest of authentication. So a key withdrawn from the JWKS stops being
+ * honoured within this time, not at once.
+ */
+const VERIFIED_TTL_MS = 60_000;
+/** Verified tokens remembered per instance. */
+const VERIFIED_TOKENS = 10_000;
 /** Longest `sub` taken: a user column, not a blob. */
 const MAX_SUBJECT_LENGTH = 255;
 
@@ -31,7 +41,7 @@ export interface VerifiedToken {
  * once and cached; a token naming an unknown `kid` makes jose fetch it again, at most once per
  * AUTH_JWKS_COOLDOWN_SECONDS), issuer, audience, expiry (required) with a little clock skew. Anything
  * wrong with the token is 401; a key set that cannot be fetched is 503 (no token can be
- * checked, whoever sent it).
+ * checked, whoever sent it). A verified token is remembered for up to VERIFIED_TTL_MS.
  */
 export function jwtVerifier(config: { jwksUrl: string; issuer: string; audience: string[]; cooldownMs: number }) {
   const keys = createRemoteJWKSet(new URL(config.jwksUrl), {
@@ -39,7 +49,10 @@ export function jwtVerifier(config: { jwksUrl: string; issuer: string; audience:
     cacheMaxAge: JWKS_MAX_AGE_MS,
     timeoutDuration: JWKS_TIMEOUT_MS,
   });
+  const verified = new LRUCache<string, VerifiedToken & { until: number }>({ max: VERIFIED_TOKENS });
   return async function verify(token: string): Promise<VerifiedToken> {
+    const known = verified.get(token);
+    if (known && Date.now() < known.until) return known;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -55,7 +68,10 @@ export function jwtVerifier(config: { jwksUrl: string; issuer: string; audience:
     const subject = payload.sub!;
     if (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) throw new UnauthorizedError('The token has no usable subject (sub)');
     const claim = (name: string) => (typeof payload[name] === 'string' && payload[name] ? (payload[name] as string).slice(0, 200) : undefined);
-    return { subject, name: claim('name') ?? claim('email') ?? subject.slice(0, 200) };
+    const result = { subject, name: claim('name') ?? claim('email') ?? subject.slice(0, 200) };
+    const until = Math.min(Date.now() + VERIFIED_TTL_MS, (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000);
+    verified.set(token, { ...result, until });
+    return result;
   };
 }
 
