@@ -17,6 +17,8 @@ import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
 import { openaiCompatibleRoutes } from './http/routes/openai-compatible.js';
+import { adminRoutes } from './http/routes/admin.js';
+import { usageRoutes } from './http/routes/usage.js';
 import { searchRoutes } from './http/routes/search.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { connectRedis } from './limits/redis-connection.js';
@@ -79,15 +81,21 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   metrics?.watchSearchIndex(services.search.indexBytes);
 
   await app.register(healthRoutes({ readiness: readinessService({ storage, redis }) }));
+  await app.register(adminRoutes({ adminApiKey: config.adminApiKey, users: services.users, usage: services.usage }));
   await app.register(async (authenticated) => {
-    authenticated.addHook('onRequest', authenticate(services.users));
+    authenticated.addHook('onRequest', authenticate(services.users, services.jwt));
     await authenticated.register(conversationRoutes(services));
     await authenticated.register(taskRoutes(services));
     await authenticated.register(chatRoutes(services));
     await authenticated.register(agentRoutes(services));
     await authenticated.register(searchRoutes(services));
     await authenticated.register(openaiCompatibleRoutes(services));
+    await authenticated.register(usageRoutes(services));
   });
+  // The usage ledger writes what is left on close: onClose hooks run last-added first, so this
+  // one runs after the embedding worker's (below) stopped, and before the caller closes storage.
+  app.addHook('onReady', async () => services.ledger.start(app.log));
+  app.addHook('onClose', async () => services.ledger.stop());
   // The embedding worker runs while the app does; closing stops it (an embedding request in flight is aborted).
   app.addHook('onReady', async () => services.embeddings.start(app.log));
   app.addHook('onClose', async () => services.embeddings.stop());

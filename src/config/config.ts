@@ -97,9 +97,38 @@ const envSchema = z.object({
   CORS_ORIGINS: optionalString,
   /** pino level. Default: info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * The app's sign-in key set (JWKS): a bearer token that is a JWT is verified against it, and its
+   * `sub` is the user (created on first sight). Needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE: a token
+   * of any issuer or audience the key set signs would be accepted otherwise. Default: none (API keys only).
+   */
+  AUTH_JWKS_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** The `iss` every JWT must carry. Default: none; required with AUTH_JWKS_URL. */
+  AUTH_JWT_ISSUER: optionalString,
+  /** The `aud` every JWT must carry (one of them, comma-separated). Default: none; required with AUTH_JWKS_URL. */
+  AUTH_JWT_AUDIENCE: optionalString,
+  /**
+   * After fetching the key set, how long a token naming a `kid` it lacks is refused rather than
+   * making us fetch it again (so junk kids cannot hammer the JWKS). Default: 30.
+   */
+  AUTH_JWKS_COOLDOWN_SECONDS: num(0, 3600).default(30),
+  /** Enables the admin API (/admin/*) for this bearer token; at least 16 characters. Default: none (/admin answers 404). */
+  ADMIN_API_KEY: optionalString.pipe(z.string().min(16).optional()),
+  /**
+   * Every model call's tokens are added to the usage ledger per (user, model, day), summed in memory and
+   * written every this many ms (and at shutdown); 0 writes each call through. Default: 1000.
+   */
+  USAGE_FLUSH_MS: int(0, 60_000).default(1000),
+  /** Records model usage (GET /usage, /admin/usage). Off only to measure its cost (bench/tenancy.ts). Default: true. */
+  USAGE_LEDGER_ENABLED: bool(true),
+}).superRefine((e, ctx) => {
+  if (!e.AUTH_JWKS_URL) return;
+  for (const name of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
+    if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when AUTH_JWKS_URL is set' });
+  }
 });
 
-const SECRET_VARIABLES = new Set(['OPENAI_API_KEY', 'DATABASE_URL', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set(['OPENAI_API_KEY', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_API_KEY']);
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -132,6 +161,10 @@ export interface Config {
   systemPrompt: string;
   corsOrigins: string[];
   logLevel: Env['LOG_LEVEL'];
+  /** JWT bearer tokens beside API keys; undefined when AUTH_JWKS_URL is not set. */
+  jwt: { jwksUrl: string; issuer: string; audience: string[]; cooldownMs: number } | undefined;
+  adminApiKey: string | undefined;
+  usageLedger: { enabled: boolean; flushMs: number };
 }
 
 export class ConfigError extends Error {
@@ -190,5 +223,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((o) => o.trim())
       .filter(Boolean),
     logLevel: e.LOG_LEVEL,
+    jwt: e.AUTH_JWKS_URL
+      ? {
+          jwksUrl: e.AUTH_JWKS_URL,
+          issuer: e.AUTH_JWT_ISSUER!,
+          audience: e.AUTH_JWT_AUDIENCE!.split(',').map((a) => a.trim()).filter(Boolean),
+          cooldownMs: Math.round(e.AUTH_JWKS_COOLDOWN_SECONDS * 1000),
+        }
+      : undefined,
+    adminApiKey: e.ADMIN_API_KEY,
+    usageLedger: { enabled: e.USAGE_LEDGER_ENABLED, flushMs: e.USAGE_FLUSH_MS },
   };
 }

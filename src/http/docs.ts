@@ -105,7 +105,14 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
         version,
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from `npm run admin -- create-user NAME`' } },
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: "An API key from `npm run admin -- create-user NAME` (or POST /admin/users), or a JWT of the app's sign-in when AUTH_JWKS_URL is set",
+          },
+          adminAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY; without it set, /admin/* answers 404' },
+        },
       },
     },
     transform: documentRoute,

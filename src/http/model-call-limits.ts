@@ -27,7 +27,8 @@ declare module 'fastify' {
 const limiterDown = () => new ServiceUnavailableError('Rate limiting is unavailable (Redis is not answering); try again shortly');
 
 /**
- * Per-API-key limits on routes that call the model (`config: { modelCall: true }`):
+ * Per-API-key limits on routes that call the model (`config: { modelCall: true }`), or per
+ * user where the user has its own (admin API):
  * RATE_LIMIT_PER_MINUTE requests through @fastify/rate-limit, and the TOKENS_PER_MINUTE
  * budget that each model call of the request reserves from (limits/token-budget.ts). Both
  * hooks run at route level on onRequest, so after `authenticate` (an instance hook) and
@@ -42,16 +43,21 @@ export async function registerModelCallLimits(
   const { config, redis, metrics } = deps;
   const { perMinute, tokensPerMinute, failOpen } = config.rateLimit;
   if (!config.rateLimit.enabled) return;
+  // A user's own limit (admin API) is the user's: counted per user across all its keys. The
+  // defaults stay per credential (API key, or a JWT's user). The user row, limits included,
+  // is read on every request (auth.ts), so a change applies on every instance at once.
+  const countedBy = (request: FastifyRequest, own: number | null | undefined) =>
+    own != null ? `user:${request.user.id}` : request.apiKeyHash;
   // Both limits' Redis commands of one event-loop turn go to Redis as one pipeline.
   const pipeline = redis && perTurnPipeline(redis.client);
 
   await app.register(rateLimit, {
     global: false,
-    max: perMinute,
+    max: (request: FastifyRequest) => request.user.rateLimitPerMinute ?? perMinute,
     timeWindow: 60_000,
     // RateLimit-Limit / -Remaining / -Reset (IETF draft), on every limited response.
     enableDraftSpec: true,
-    keyGenerator: (request: FastifyRequest) => request.apiKeyHash,
+    keyGenerator: (request: FastifyRequest) => countedBy(request, request.user.rateLimitPerMinute),
     skipOnError: failOpen,
     ...(pipeline && {
       // The plugin constructs the store itself; this one is made already.
@@ -69,20 +75,20 @@ export async function registerModelCallLimits(
   });
   const hooks: onRequestAsyncHookHandler[] = [app.rateLimit() as onRequestAsyncHookHandler];
 
-  if (tokensPerMinute !== undefined) {
-    const store: TokenBudgetStore = pipeline
-      ? new RedisTokenBudgetStore(pipeline, `${config.redisKeyPrefix}tokens:`)
-      : new LocalTokenBudgetStore();
-    const budgetOf = tokenBudgets(store, tokensPerMinute, {
-      failOpen,
-      onFailure: (error) => redis?.reportFailure(error),
-      refused: () => metrics?.rateLimitRejected('tokens'),
-      unavailable: limiterDown,
-    });
-    hooks.push(async function attachTokenBudget(request) {
-      request.tokenBudget = budgetOf(request.apiKeyHash);
-    });
-  }
+  const store: TokenBudgetStore = pipeline
+    ? new RedisTokenBudgetStore(pipeline, `${config.redisKeyPrefix}tokens:`)
+    : new LocalTokenBudgetStore();
+  const budgetOf = tokenBudgets(store, {
+    failOpen,
+    onFailure: (error) => redis?.reportFailure(error),
+    refused: () => metrics?.rateLimitRejected('tokens'),
+    unavailable: limiterDown,
+  });
+  hooks.push(async function attachTokenBudget(request) {
+    const own = request.user.tokensPerMinute;
+    const budget = own ?? tokensPerMinute;
+    if (budget !== undefined) request.tokenBudget = budgetOf(countedBy(request, own), budget);
+  });
 
   app.addHook('onRoute', (route: RouteOptions) => {
     if (!route.config?.modelCall) return;

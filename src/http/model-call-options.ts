@@ -4,8 +4,8 @@ import { abortOnDisconnect } from './client-disconnect.js';
 
 /**
  * What a route hands a service for its model calls: the abort signal (client gone,
- * shutdown), the request id sent upstream, and the key's token budget.
+ * shutdown), the request id sent upstream, the key's token budget, and whose usage the calls are.
  */
 export function modelCallOptions(request: FastifyRequest, reply: FastifyReply): CallOptions & { signal: AbortSignal } {
-  return { signal: abortOnDisconnect(reply), requestId: String(request.id), budget: request.tokenBudget };
+  return { signal: abortOnDisconnect(reply), requestId: String(request.id), budget: request.tokenBudget, userId: request.user.id };
 }

@@ -17,12 +17,12 @@ const REPLY_ESTIMATES = 10_000;
  */
 export function tokenBudgets(
   store: TokenBudgetStore,
-  budget: number,
   deps: { failOpen: boolean; onFailure: (error: unknown) => void; refused: () => void; unavailable: () => Error },
 ) {
   const replies = new LRUCache<string, { average: number }>({ max: REPLY_ESTIMATES });
 
-  return (key: string): TokenBudget => ({
+  /** `key`'s budget of `budget` tokens a minute (TOKENS_PER_MINUTE, or its user's own). */
+  return (key: string, budget: number): TokenBudget => ({
     async reserve({ model, promptTokens, maxReplyTokens }) {
       const seen = replies.get(`${key}\0${model}`);
       const reply = seen ? Math.min(maxReplyTokens, Math.ceil(seen.average * 1.25)) : maxReplyTokens;

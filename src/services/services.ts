@@ -16,6 +16,9 @@ import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
 import { vectorIndexCache } from './vector-index/vector-index-cache.js';
 import { userService } from './user-service.js';
+import { jwtVerifier } from './jwt-verifier.js';
+import { usageLedger } from './usage-ledger.js';
+import { usageService } from './usage-service.js';
 
 /** The application's services, built once from their dependencies. */
 export async function createServices(deps: {
@@ -28,8 +31,15 @@ export async function createServices(deps: {
 }) {
   const { config, storage } = deps;
   const tokens = await loadTokenCounter(config.openai.model);
-  const model = chatModel(deps.transport, config.openai, deps.observeModelCall);
-  const embedder = embeddingModel(deps.transport, config.openai, deps.observeModelCall);
+  const ledger = usageLedger({ usage: storage.usage, flushMs: config.usageLedger.flushMs });
+  const observe: ModelCallObserver | undefined = config.usageLedger.enabled
+    ? (call) => {
+        deps.observeModelCall?.(call);
+        ledger.record(call);
+      }
+    : deps.observeModelCall;
+  const model = chatModel(deps.transport, config.openai, observe);
+  const embedder = embeddingModel(deps.transport, config.openai, observe);
   const embeddings = embeddingWorker({ storage, model: embedder, options: config.embeddingWorker });
   const tasks = taskService(storage, embeddings);
   const history = historyCache({ storage, coverTokens: config.historyMaxTokens });
@@ -37,6 +47,11 @@ export async function createServices(deps: {
   const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {
     users: userService(storage),
+    /** Verifies the app's own JWTs (AUTH_JWKS_URL); undefined when not configured. */
+    jwt: config.jwt && jwtVerifier(config.jwt),
+    /** Tokens and requests per (user, model, day); started and stopped with the app. */
+    ledger,
+    usage: usageService(storage, ledger),
     conversations: conversationService(storage, history),
     tasks,
     /** Keeps task embeddings current; started and stopped with the app. */
@@ -44,7 +59,7 @@ export async function createServices(deps: {
     search,
     chat,
     /** The OpenAI-compatible relay (/v1). */
-    gateway: gatewayService({ transport: deps.transport, observe: deps.observeModelCall, defaultMaxTokens: config.openai.maxTokens }),
+    gateway: gatewayService({ transport: deps.transport, observe, defaultMaxTokens: config.openai.maxTokens }),
     agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
   };
 }

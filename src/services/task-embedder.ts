@@ -40,12 +40,23 @@ export function taskEmbedder(deps: { storage: Storage; model: EmbeddingModel }) 
         (knownSize === undefined || j.stored.dimensions === knownSize);
 
       const todo = jobs.flatMap((j, i) => (current(j, i) ? [] : [i]));
-      const vectors = todo.length > 0 ? await model.embed(todo.map((i) => texts[i]!), options) : [];
+      // One request per task owner, so that the usage ledger charges each the tokens of their own tasks.
+      const byOwner = new Map<string, number[]>();
+      for (const i of todo) {
+        const owned = byOwner.get(jobs[i]!.userId);
+        if (owned) owned.push(i);
+        else byOwner.set(jobs[i]!.userId, [i]);
+      }
+      const vectors = new Map<number, Float32Array>();
+      for (const [userId, owned] of byOwner) {
+        const got = await model.embed(owned.map((i) => texts[i]!), { ...options, userId });
+        owned.forEach((i, n) => vectors.set(i, got[n]!));
+      }
       const embeddedAt = new Date().toISOString();
       const embeddings = new Map<number, TaskEmbedding>();
-      todo.forEach((i, n) => {
+      todo.forEach((i) => {
         const job = jobs[i]!;
-        const vector = vectors[n]!;
+        const vector = vectors.get(i)!;
         embeddings.set(i, {
           taskId: job.taskId,
           userId: job.userId,

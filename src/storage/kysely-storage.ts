@@ -8,6 +8,7 @@ import type { RunCompiled } from './precompiled-query.js';
 import type { Database } from './schema.js';
 import type { SqlDialectName, Storage, VectorSearchMethod } from './storage.js';
 import { taskRepository } from './task-repository.js';
+import { usageRepository } from './usage-repository.js';
 import { userQueries, userRepository } from './user-repository.js';
 
 type Repositories = Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>;
@@ -33,6 +34,7 @@ function repositories(
     messages: messageRepository(db, queries.messages),
     tasks: taskRepository(db),
     embeddings: embeddingRepository(dialect, db, vectorSearch),
+    usage: usageRepository(db),
   };
 }
 

@@ -13,12 +13,18 @@ export interface Database {
   task_embeddings: TaskEmbeddingsTable;
   embedding_queue: EmbeddingQueueTable;
   embedding_revisions: EmbeddingRevisionsTable;
+  usage_daily: UsageDailyTable;
 }
 
 export interface UsersTable {
   id: string;
   name: string;
   created_at: string;
+  /** The `sub` of a user signed in with a JWT (AUTH_JWKS_URL); null for API-key users. Unique. */
+  external_subject: string | null;
+  /** Overrides RATE_LIMIT_PER_MINUTE / TOKENS_PER_MINUTE for this user; null: the default. */
+  rate_limit_per_minute: number | null;
+  tokens_per_minute: number | null;
 }
 
 export interface ApiKeysTable {
@@ -96,4 +102,15 @@ export interface EmbeddingQueueTable {
   attempts: Generated<number>;
   next_attempt_at: string;
   last_error: string | null;
+}
+
+/** The usage ledger: one row per user, UTC day (YYYY-MM-DD) and model, added to by upserts. */
+export interface UsageDailyTable {
+  user_id: string;
+  day: string;
+  model: string;
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
 }

@@ -9,7 +9,14 @@ export interface User {
   id: string;
   name: string;
   createdAt: string;
+  /** This user's RATE_LIMIT_PER_MINUTE; null (or absent) for the default. */
+  rateLimitPerMinute?: number | null;
+  /** This user's TOKENS_PER_MINUTE; null (or absent) for the default. */
+  tokensPerMinute?: number | null;
 }
+
+/** A change of a user's limits: a number sets one, null resets it to the default, absent leaves it. */
+export type UserLimitChanges = Partial<Pick<User, 'rateLimitPerMinute' | 'tokensPerMinute'>>;
 
 export interface ApiKeyRecord {
   id: string;
@@ -85,6 +92,34 @@ export interface UserRepository {
   list(): Promise<Array<User & { activeKeys: number }>>;
   /** Revokes by key id or key hash; false when no active key matched. */
   revokeKey(idOrHash: string, at: string): Promise<boolean>;
+  /** The user signed in as `subject` (a JWT's `sub`). */
+  findBySubject(subject: string): Promise<User | undefined>;
+  /**
+   * The user of `subject`, created as `user` if there is none: exactly one user per subject
+   * however many requests race to create it (a unique column; insert, then read back).
+   */
+  findOrCreateBySubject(subject: string, user: User): Promise<User>;
+  get(id: string): Promise<User | undefined>;
+  /** Sets or resets (null) a user's limits; undefined for an unknown user. */
+  updateLimits(id: string, changes: UserLimitChanges): Promise<User | undefined>;
+}
+
+/** Model usage of one user, on one UTC day (YYYY-MM-DD), with one model. */
+export interface UsageRecord {
+  userId: string;
+  day: string;
+  model: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface UsageRepository {
+  /** Adds each record to its (user, day, model) row, in one transaction: one upsert per record. */
+  add(records: readonly UsageRecord[]): Promise<void>;
+  /** Rows of days `from`..`to` (inclusive), of one user or all, by day, user and model. */
+  list(options: { from: string; to: string; userId?: string | undefined }): Promise<UsageRecord[]>;
 }
 
 export interface ConversationRepository {
@@ -213,6 +248,7 @@ export interface Storage {
   readonly messages: MessageRepository;
   readonly tasks: TaskRepository;
   readonly embeddings: EmbeddingRepository;
+  readonly usage: UsageRepository;
   /** Runs `work` in one transaction; repositories passed in are bound to it. */
   transaction<T>(work: (tx: Omit<Storage, 'transaction' | 'close' | 'ping' | 'migrate'>) => Promise<T>): Promise<T>;
   /** Applies pending migrations; safe when several instances start at once. */

@@ -38,6 +38,8 @@ export interface CallOptions {
   requestId?: string | undefined;
   /** The caller's TOKENS_PER_MINUTE: each call reserves its expected tokens first and settles after. */
   budget?: TokenBudget | undefined;
+  /** Whose usage the call is (the usage ledger): the caller, or the owner of the task embedded. */
+  userId?: string | undefined;
 }
 
 /** What is known about one upstream call when it finished: for metrics and the per-call log line. */
@@ -53,6 +55,7 @@ export interface ModelCallObservation {
   /** As reported upstream; undefined when it reported none. */
   usage: TokenUsage | undefined;
   requestId: string | undefined;
+  userId: string | undefined;
 }
 
 export type ModelCallObserver = (call: ModelCallObservation) => void;
@@ -86,7 +89,7 @@ export function startModelCall(
       finished = true;
       // Without usage: an aborted call may have cost tokens (what is held stays); a failed one cost none.
       call.settle?.(usage ?? (outcome === 'aborted' ? undefined : null));
-      observe?.({ ...what, outcome, attempts, durationMs: performance.now() - started, usage, requestId: options.requestId });
+      observe?.({ ...what, outcome, attempts, durationMs: performance.now() - started, usage, requestId: options.requestId, userId: options.userId });
     },
   };
   return call;
