@@ -78,6 +78,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     observeModelCall: modelCallObserver(app.log, metrics),
     redis,
     shutdownSignal: app.shutdownSignal,
+    log: app.log,
   });
   // Streams with nobody attached (background, resumable in their grace) hold no connection: close waits for them.
   app.addHook('onClose', async () => {

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { RedisConnection } from '../limits/redis-connection.js';
 import { streamHub } from '../streams/open-stream-hub.js';
@@ -32,6 +33,7 @@ export async function createServices(deps: {
   redis?: RedisConnection | undefined;
   /** Fires when the shutdown grace is over: running streams stop. */
   shutdownSignal?: AbortSignal | undefined;
+  log?: FastifyBaseLogger | undefined;
 }) {
   const { config, storage } = deps;
   const tokens = await loadTokenCounter(config.openai.model);
@@ -41,7 +43,7 @@ export async function createServices(deps: {
   const tasks = taskService(storage, embeddings);
   const history = historyCache({ storage, coverTokens: config.historyMaxTokens });
   const chat = chatService({ storage, model, tokens, history, config });
-  const streams = streamHub(config, deps.redis, { shutdownSignal: deps.shutdownSignal });
+  const streams = streamHub(config, deps.redis, { shutdownSignal: deps.shutdownSignal, log: deps.log });
   const lostReply = lostReplyHandler(chat);
   streams.onLost('chat', lostReply);
   streams.onLost('agent', lostReply);

@@ -1,6 +1,8 @@
 import type { Config } from '../config/config.js';
 import type { RedisConnection } from '../limits/redis-connection.js';
+import type { FastifyBaseLogger } from 'fastify';
 import { memoryStreamHub } from './memory-hub.js';
+import { redisStreamHub } from './redis-hub.js';
 import type { StreamHub } from './stream-hub.js';
 
 /**
@@ -11,9 +13,9 @@ import type { StreamHub } from './stream-hub.js';
 export function streamHub(
   config: Pick<Config, 'streams' | 'redisKeyPrefix'>,
   redis?: RedisConnection,
-  options: { shutdownSignal?: AbortSignal | undefined } = {},
+  options: { shutdownSignal?: AbortSignal | undefined; log?: FastifyBaseLogger | undefined } = {},
 ): StreamHub {
   const settings = { retentionMs: config.streams.retentionMs, graceMs: config.streams.resumeGraceMs, shutdownSignal: options.shutdownSignal };
-  void redis;
-  return memoryStreamHub(settings);
+  if (!redis) return memoryStreamHub(settings);
+  return redisStreamHub(redis, { ...settings, leaseMs: config.streams.leaseMs, keyPrefix: config.redisKeyPrefix, log: options.log });
 }
