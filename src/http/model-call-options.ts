@@ -6,6 +6,10 @@ import { abortOnDisconnect } from './client-disconnect.js';
  * What a route hands a service for its model calls: the abort signal (client gone,
  * shutdown), the request id sent upstream, the key's token budget, and whose usage the calls are.
  */
-export function modelCallOptions(request: FastifyRequest, reply: FastifyReply): CallOptions & { signal: AbortSignal } {
-  return { signal: abortOnDisconnect(reply), requestId: String(request.id), budget: request.tokenBudget, userId: request.user.id };
+export function modelCallOptions(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  signal: AbortSignal = abortOnDisconnect(reply),
+): CallOptions & { signal: AbortSignal } {
+  return { signal, requestId: String(request.id), budget: request.tokenBudget, userId: request.user.id };
 }
