@@ -17,6 +17,8 @@ import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
 import { openaiCompatibleRoutes } from './http/routes/openai-compatible.js';
+import { responseRoutes } from './http/routes/responses.js';
+import { v1ConversationRoutes } from './http/routes/v1-conversations.js';
 import { searchRoutes } from './http/routes/search.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { connectRedis } from './limits/redis-connection.js';
@@ -87,6 +89,8 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     await authenticated.register(agentRoutes(services));
     await authenticated.register(searchRoutes(services));
     await authenticated.register(openaiCompatibleRoutes(services));
+    await authenticated.register(responseRoutes(services));
+    await authenticated.register(v1ConversationRoutes(services));
   });
   // The embedding worker runs while the app does; closing stops it (an embedding request in flight is aborted).
   app.addHook('onReady', async () => services.embeddings.start(app.log));

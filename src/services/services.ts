@@ -12,6 +12,8 @@ import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
 import { gatewayService } from './gateway-service.js';
+import { conversationItemsService } from './responses/conversations.js';
+import { responsesService } from './responses/responses-service.js';
 import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
 import { vectorIndexCache } from './vector-index/vector-index-cache.js';
@@ -46,6 +48,9 @@ export async function createServices(deps: {
     /** The OpenAI-compatible relay (/v1). */
     gateway: gatewayService({ transport: deps.transport, observe: deps.observeModelCall, defaultMaxTokens: config.openai.maxTokens }),
     agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
+    /** The Responses API (/v1/responses) and OpenAI's Conversations API over our conversations. */
+    responses: responsesService({ storage, model, tokens, config }),
+    conversationItems: conversationItemsService({ storage, tokens, history }),
   };
 }
 

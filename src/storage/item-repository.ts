@@ -102,8 +102,15 @@ export function itemRepository(db: Kysely<Database>): ItemRepository {
       );
     },
 
-    async setToolCalls(rowId, toolCalls) {
-      await db.updateTable('messages').set({ tool_calls: JSON.stringify(toolCalls) }).where('id', '=', rowId).execute();
+    async rewrite(rowId, changes) {
+      await db
+        .updateTable('messages')
+        .set({
+          ...(changes.content !== undefined && { content: changes.content }),
+          ...(changes.toolCalls !== undefined && { tool_calls: changes.toolCalls === null ? null : JSON.stringify(changes.toolCalls) }),
+        })
+        .where('id', '=', rowId)
+        .execute();
     },
 
     async delete(rowId) {

@@ -148,8 +148,8 @@ export interface ItemRepository {
   listResponse(responseId: string, part: ItemPart, options: { order: ListOrder; fromSeq?: number | undefined; limit: number }): Promise<ItemRow[]>;
   /** Rows of these responses newest first, strictly before `beforeSeq` when given: for walking a chain back. */
   newestOfResponses(responseIds: readonly string[], options: { limit: number; beforeSeq?: number | undefined }): Promise<HistoryEntry[]>;
-  /** Replaces an assistant row's tool calls (one of its function_call items deleted). */
-  setToolCalls(rowId: string, toolCalls: ToolCall[]): Promise<void>;
+  /** Rewrites a row's text or tool calls (one of the items it holds deleted). */
+  rewrite(rowId: string, changes: { content?: string | null; toolCalls?: ToolCall[] | null }): Promise<void>;
   delete(rowId: string): Promise<boolean>;
 }
 
