@@ -165,10 +165,10 @@ for (const database of TEST_DATABASES) {
       const page2 = await openai.conversations.items.list(conversation.id, { limit: 2, after: page1.data[1]!.id });
       assert.deepEqual(page2.data.map((i) => i.id), [items.data[2]!.id, items.data[1]!.id]);
       const all: string[] = [];
-      for await (const item of openai.conversations.items.list(conversation.id, { limit: 2, order: 'asc' })) all.push(item.id);
+      for await (const item of openai.conversations.items.list(conversation.id, { limit: 2, order: 'asc' })) all.push(item.id!);
       assert.deepEqual(all, items.data.map((i) => i.id), 'the SDK pages through everything');
 
-      const one = await openai.conversations.items.retrieve(items.data[0]!.id, { conversation_id: conversation.id });
+      const one = await openai.conversations.items.retrieve(items.data[0]!.id!, { conversation_id: conversation.id });
       assert.equal(one.id, items.data[0]!.id);
       const updated = await openai.conversations.update(conversation.id, { metadata: { project: 'renamed' } });
       assert.deepEqual(updated.metadata, { project: 'renamed' });
@@ -176,9 +176,9 @@ for (const database of TEST_DATABASES) {
 
       const added = await openai.conversations.items.create(conversation.id, { items: [{ type: 'message', role: 'user', content: 'extra' }] });
       assert.equal(added.data.length, 1);
-      const afterDelete = await openai.conversations.items.delete(added.data[0]!.id, { conversation_id: conversation.id });
+      const afterDelete = await openai.conversations.items.delete(added.data[0]!.id!, { conversation_id: conversation.id });
       assert.equal(afterDelete.id, conversation.id);
-      await assert.rejects(openai.conversations.items.retrieve(added.data[0]!.id, { conversation_id: conversation.id }), OpenAI.NotFoundError);
+      await assert.rejects(openai.conversations.items.retrieve(added.data[0]!.id!, { conversation_id: conversation.id }), OpenAI.NotFoundError);
 
       const deleted = await openai.conversations.delete(conversation.id);
       assert.deepEqual(deleted, { id: conversation.id, object: 'conversation.deleted', deleted: true });
@@ -280,7 +280,7 @@ for (const database of TEST_DATABASES) {
       const openai = await client();
       const response = await openai.responses.create({ model: 'gpt-4o-mini', input: 'ephemeral', store: false });
       assert.equal(response.output_text, 'You said: ephemeral');
-      assert.equal(response.store, false);
+      assert.equal((response as { store?: boolean }).store, false);
       await assert.rejects(openai.responses.retrieve(response.id), OpenAI.NotFoundError);
       await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', input: 'x', previous_response_id: response.id }), OpenAI.BadRequestError);
     });
