@@ -20,6 +20,7 @@ import { openaiCompatibleRoutes } from './http/routes/openai-compatible.js';
 import { responseRoutes } from './http/routes/responses.js';
 import { v1ConversationRoutes } from './http/routes/v1-conversations.js';
 import { searchRoutes } from './http/routes/search.js';
+import { streamRoutes } from './http/routes/streams.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { connectRedis } from './limits/redis-connection.js';
 import { createMetrics } from './observability/metrics.js';
@@ -77,6 +78,14 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     storage,
     transport,
     observeModelCall: modelCallObserver(app.log, metrics),
+    redis,
+    shutdownSignal: app.shutdownSignal,
+    log: app.log,
+  });
+  // Streams with nobody attached (background, resumable in their grace) hold no connection: close waits for them.
+  app.addHook('onClose', async () => {
+    await services.streams.drain();
+    await services.streams.close();
   });
   metrics?.watchSearchIndex(services.search.indexBytes);
 
@@ -87,6 +96,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     await authenticated.register(taskRoutes(services));
     await authenticated.register(chatRoutes(services));
     await authenticated.register(agentRoutes(services));
+    await authenticated.register(streamRoutes(services));
     await authenticated.register(searchRoutes(services));
     await authenticated.register(openaiCompatibleRoutes(services));
     await authenticated.register(responseRoutes(services));
