@@ -17,6 +17,7 @@ import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
 import { gatewayService } from './gateway-service.js';
 import { conversationItemsService } from './responses/conversations.js';
+import { lostResponseHandler } from './responses/lost-response-handler.js';
 import { responsesService } from './responses/responses-service.js';
 import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
@@ -49,6 +50,8 @@ export async function createServices(deps: {
   const lostReply = lostReplyHandler(chat);
   streams.onLost('chat', lostReply);
   streams.onLost('agent', lostReply);
+  const responses = responsesService({ storage, model, tokens, config, hub: streams });
+  streams.onLost('response', lostResponseHandler(responses));
   const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {
     users: userService(storage),
@@ -64,7 +67,7 @@ export async function createServices(deps: {
     /** Every SSE stream's event log (resumable streams); drained and closed with the app. */
     streams,
     /** The Responses API (/v1/responses) and OpenAI's Conversations API over our conversations. */
-    responses: responsesService({ storage, model, tokens, config }),
+    responses,
     conversationItems: conversationItemsService({ storage, tokens, history }),
   };
 }

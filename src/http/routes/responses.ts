@@ -9,7 +9,8 @@ import { isAbort } from '../../upstream/error-mapping.js';
 import { modelCallOptions } from '../model-call-options.js';
 import { toOpenAIError } from '../openai-errors.js';
 import { idParams } from '../schemas.js';
-import { SseWriter } from '../sse.js';
+import { SseWriter, writeLoggedStream } from '../sse.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
 import { OPENAI_BODY_LIMIT_BYTES } from './openai-compatible.js';
 
 const tags = ['responses'];
@@ -59,6 +60,12 @@ export function responseRoutes(deps: { responses: ResponsesService }): FastifyPl
       },
       async (request, reply) => {
         const options = modelCallOptions(request, reply);
+        if (request.body.background) {
+          const queued = await responses.background(request.user.id, request.body, options);
+          if (!request.body.stream) return queued;
+          const disconnected = abortOnDisconnect(reply);
+          return writeLoggedStream(request, reply, await responses.resume(request.user.id, queued.id, -1, disconnected), disconnected);
+        }
         if (request.body.stream) return writeResponseEvents(request, reply, serialised(await responses.stream(request.user.id, request.body, options)));
         return responses.create(request.user.id, request.body, options);
       },
@@ -78,7 +85,18 @@ export function responseRoutes(deps: { responses: ResponsesService }): FastifyPl
           }),
         },
       },
-      async (request) => responses.get(request.user.id, request.params.id),
+      async (request, reply) => {
+        if (request.query.stream !== 'true') return responses.get(request.user.id, request.params.id);
+        const disconnected = abortOnDisconnect(reply);
+        const events = await responses.resume(request.user.id, request.params.id, request.query.starting_after ?? -1, disconnected);
+        return writeLoggedStream(request, reply, events, disconnected);
+      },
+    );
+
+    app.post(
+      '/v1/responses/:id/cancel',
+      { schema: { tags, security, summary: 'Cancel a background response (idempotent)', params: idParams, body: z.looseObject({}).nullish() } },
+      async (request) => responses.cancel(request.user.id, request.params.id),
     );
 
     app.delete(

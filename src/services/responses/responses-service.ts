@@ -2,6 +2,7 @@ import type { Config } from '../../config/config.js';
 import { AppError, InternalError, InvalidRequestError, NotFoundError } from '../../errors.js';
 import { newId } from '../../shared/ids.js';
 import type { ResponseRecord, ResponseStatus, Storage } from '../../storage/storage.js';
+import type { LoggedEvent, StreamHub } from '../../streams/stream-hub.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatCompletionTool, ChatModel, ChatRequest } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
 import type { TokenUsage } from '../../upstream/model-call.js';
@@ -16,7 +17,7 @@ import { appendDrafts, findItem, inputDrafts } from './item-store.js';
 import { itemsOfRow, rowTokens, type Item, type RowDraft } from './items.js';
 import type { CreateResponseBody, ListQuery, ToolChoice } from './request-schema.js';
 import { echoTool, responseObject, responseUsage, type ResponseObject, type ResponseSettings } from './response-object.js';
-import { ResponseEvents, type ResponseEvent } from './stream-events.js';
+import { ResponseEvents, textOfEvents, type ResponseEvent } from './stream-events.js';
 
 /** A response made ready for its model call; with `store`, it and its input items are stored already. */
 export interface PreparedResponse {
@@ -47,8 +48,10 @@ export function responsesService(deps: {
   model: ChatModel;
   tokens: TokenCounter;
   config: Pick<Config, 'modelContextTokens'>;
+  /** Where background responses log their events (resumable streams). */
+  hub: StreamHub;
 }) {
-  const { storage, model, tokens, config } = deps;
+  const { storage, model, tokens, config, hub } = deps;
 
   async function prepare(userId: string, body: CreateResponseBody): Promise<PreparedResponse> {
     model.assertConfigured();
@@ -162,6 +165,7 @@ export function responsesService(deps: {
   async function settle(
     turn: PreparedResponse,
     outcome: { status: ResponseStatus; text: string; calls: ModelStep['calls']; usage?: TokenUsage | undefined; error?: ResponseRecord['error']; reason?: string },
+    whileStatus: readonly ResponseStatus[] = RUNNING,
   ): Promise<ResponseRecord> {
     const keep = outcome.status === 'completed' || outcome.text !== '' || outcome.calls.length > 0;
     const { draft, items } = keep ? outputOf(turn, outcome.text, outcome.calls, outcome.status === 'completed' ? 'complete' : 'incomplete') : { draft: undefined, items: [] };
@@ -181,7 +185,7 @@ export function responsesService(deps: {
     turn.record = record;
     if (!turn.store) return record;
     await storage.transaction(async (tx) => {
-      const written = await tx.responses.settle(record.id, record, RUNNING);
+      const written = await tx.responses.settle(record.id, record, whileStatus);
       if (!written) return; // cancelled meanwhile
       if (draft) {
         const stored = await appendDrafts(tx, { conversationId: record.conversationId, responseId: record.id, part: 'output', createdAt: now }, [{ ...draft, id: turn.outputRowId }]);
@@ -242,7 +246,9 @@ export function responsesService(deps: {
       yield ev.event(record.status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(record) });
     } catch (error) {
       if (isAbort(error)) {
-        await settle(turn, { status: 'incomplete', text, calls: [] });
+        // Cancelled (background) or cut off: what arrived is kept.
+        if (turn.record.background) await settle(turn, { status: 'cancelled', text, calls: [] }, [...RUNNING, 'cancelled']);
+        else await settle(turn, { status: 'incomplete', text, calls: [] });
         return;
       }
       const record = await settle(turn, { status: 'failed', text, calls: [], error: failure(error) });
@@ -250,7 +256,70 @@ export function responsesService(deps: {
     }
   }
 
+  /**
+   * Runs a background response detached, its events logged in the stream hub (hub seq =
+   * sequence_number + 1), whoever reads them: the request only gets the queued response.
+   * Stopped by cancel (from any instance) through the producer's signal.
+   */
+  async function startBackground(turn: PreparedResponse, options: CallOptions): Promise<ResponseObject> {
+    const producer = await hub.open({ userId: turn.record.userId, kind: 'response', policy: 'background', context: { responseId: turn.record.id } });
+    turn.record = { ...turn.record, streamId: producer.id };
+    await storage.responses.setStreamId(turn.record.id, producer.id);
+    const queued = responseObject(turn.record);
+    void (async () => {
+      try {
+        await storage.responses.settle(turn.record.id, { status: 'in_progress', updatedAt: new Date().toISOString() }, ['queued']);
+        try {
+          for await (const event of events(turn, { ...options, signal: producer.signal })) await producer.append(JSON.stringify(event), event.type);
+        } catch (error) {
+          if (isAbort(error)) return; // cancelled before the first token: settled by events()
+          const failed = responseObject(turn.record);
+          await producer.append(JSON.stringify({ type: 'response.failed', sequence_number: 0, response: failed }), 'response.failed');
+        }
+      } finally {
+        await producer.end();
+      }
+    })().catch(() => {});
+    return queued;
+  }
+
+  /** The text a lost background response had streamed, kept as its output (LostStreamHandler.settle). */
+  async function settleLost(userId: string, responseId: string, logged: readonly LoggedEvent[]): Promise<void> {
+    const record = await storage.responses.get(userId, responseId);
+    if (!record || !RUNNING.includes(record.status)) return;
+    const turn: PreparedResponse = { record, store: true, outputRowId: newId(), promptTokens: 0, request: { messages: [] } };
+    await settle(turn, { status: 'incomplete', text: textOfEvents(logged), calls: [] });
+  }
+
   return {
+    settleLost,
+
+    /** A background response: answered queued at once, its events resumable (see `resume`). */
+    async background(userId: string, body: CreateResponseBody, options: CallOptions = {}): Promise<ResponseObject> {
+      return startBackground(await prepare(userId, body), options);
+    },
+
+    /** The logged events of a background response after sequence number `startingAfter`, then live to its end. */
+    async resume(userId: string, id: string, startingAfter: number, signal: AbortSignal): Promise<AsyncIterable<LoggedEvent>> {
+      const record = await storage.responses.get(userId, id);
+      if (!record) throw responseNotFound(id);
+      if (!record.streamId) throw new InvalidRequestError('Only background responses can be streamed again; create it with background: true.', 'stream');
+      await hub.check(userId, record.streamId);
+      return hub.read(userId, record.streamId, { after: startingAfter + 1, signal });
+    },
+
+    /** Stops a background response (idempotent: a finished one is answered as it is). */
+    async cancel(userId: string, id: string): Promise<ResponseObject> {
+      const record = await storage.responses.get(userId, id);
+      if (!record) throw responseNotFound(id);
+      if (!record.background) throw new InvalidRequestError('Only background responses can be cancelled.', null);
+      if (RUNNING.includes(record.status)) {
+        await storage.responses.settle(id, { status: 'cancelled', updatedAt: new Date().toISOString() }, RUNNING);
+        if (record.streamId) await hub.cancel(userId, record.streamId).catch(() => false);
+      }
+      return responseObject((await storage.responses.get(userId, id)) ?? record);
+    },
+
     /** A response answered whole. */
     async create(userId: string, body: CreateResponseBody, options: CallOptions = {}): Promise<ResponseObject> {
       const turn = await prepare(userId, body);
