@@ -8,6 +8,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { Agent, OpenAIProvider, Runner, setTracingDisabled, tool as agentTool } from '@openai/agents';
 import { generateText, stepCountIs, streamText, tool } from 'ai';
+import OpenAI from 'openai';
 import { z } from 'zod';
 import { chatRequests, createChatFixture, type ChatFixture } from './helpers/fake-upstream.js';
 
@@ -101,5 +102,38 @@ describe('/v1/responses with the Vercel AI SDK and the OpenAI Agents SDK', () =>
       (requests[1]!.body.messages as Array<{ role: string }>).map((m) => m.role),
       ['system', 'user', 'assistant', 'tool'],
     );
+  });
+});
+
+describe('/v1/responses under per-key limits, token budgets and metrics', () => {
+  let f: ChatFixture;
+  let base: string;
+  before(async () => {
+    f = await createChatFixture({ env: { OPENAI_MAX_RETRIES: '0', TOKENS_PER_MINUTE: '120', RATE_LIMIT_PER_MINUTE: '1000' } });
+    base = await f.t.listen();
+  });
+  after(() => f.close());
+
+  test("every upstream call counts against the key's TOKENS_PER_MINUTE; over it, 429 rate_limit_exceeded with nothing sent", async () => {
+    const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: (await f.t.createUser()).apiKey, maxRetries: 0 });
+    let answered = 0;
+    let refused: unknown;
+    for (let i = 0; i < 20 && !refused; i++) {
+      try {
+        await openai.responses.create({ model: 'gpt-4o-mini', input: `turn ${i}`, max_output_tokens: 16 });
+        answered++;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    assert.ok(answered >= 1 && answered < 20, `answered ${answered}`);
+    assert.ok(refused instanceof OpenAI.RateLimitError, String(refused));
+    assert.equal(refused.code, 'rate_limit_exceeded');
+    assert.equal(chatRequests(f.fake).length, answered, 'the refused call never went upstream');
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const line = metrics.split('\n').find((l) => l.startsWith('openai_requests_total{') && l.includes('model="gpt-4o-mini"') && l.includes('status="success"'));
+    assert.ok(line, 'openai_requests_total counts the calls');
+    assert.equal(Number(line.split(' ').at(-1)), answered);
   });
 });
