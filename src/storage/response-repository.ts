@@ -90,9 +90,11 @@ export function responseRepository(db: Kysely<Database>): ResponseRepository {
         with recursive chain (id, previous_response_id, depth) as (
           select id, previous_response_id, 1 from responses where id = ${id} and user_id = ${userId}
           union all
-          select r.id, r.previous_response_id, chain.depth + 1 from responses r
-            join chain on r.id = chain.previous_response_id
-            where r.user_id = ${userId} and chain.depth < ${limit}
+          -- By primary key only: a user filter here makes SQLite scan the user's responses at every step.
+          -- Links are the user's own: a response may only continue one of its user's (checked when made).
+          select r.id, r.previous_response_id, chain.depth + 1 from chain
+            join responses r on r.id = chain.previous_response_id
+            where chain.depth < ${limit}
         )
         select id, previous_response_id from chain order by depth`.execute(db);
       return rows.map((r): ResponseLink => ({ id: r.id, previousResponseId: r.previous_response_id }));
