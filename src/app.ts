@@ -19,6 +19,8 @@ import { healthRoutes } from './http/routes/health.js';
 import { openaiCompatibleRoutes } from './http/routes/openai-compatible.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { usageRoutes } from './http/routes/usage.js';
+import { responseRoutes } from './http/routes/responses.js';
+import { v1ConversationRoutes } from './http/routes/v1-conversations.js';
 import { searchRoutes } from './http/routes/search.js';
 import { streamRoutes } from './http/routes/streams.js';
 import { taskRoutes } from './http/routes/tasks.js';
@@ -101,6 +103,8 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     await authenticated.register(searchRoutes(services));
     await authenticated.register(openaiCompatibleRoutes(services));
     await authenticated.register(usageRoutes(services));
+    await authenticated.register(responseRoutes(services));
+    await authenticated.register(v1ConversationRoutes(services));
   });
   // The usage ledger writes what is left on close: onClose hooks run last-added first, so this
   // one runs after the embedding worker's (below) stopped, and before the caller closes storage.

@@ -75,6 +75,8 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: num(0, 3600).default(30),
   /** Token budget for conversation history sent upstream. Default: 6000. */
   HISTORY_MAX_TOKENS: int(1, 10_000_000).default(6000),
+  /** Input budget of /v1/responses (stored history plus new items), in tokens. Default: 128000. */
+  MODEL_CONTEXT_TOKENS: int(1, 100_000_000).default(128_000),
   /** Model calls per agent request. Default: 5. */
   AGENT_MAX_ITERATIONS: int(1, 100).default(5),
   /** System prompt of new conversations. Default: "You are a helpful assistant." */
@@ -168,6 +170,7 @@ export interface Config {
   streams: { retentionMs: number; resumeGraceMs: number; leaseMs: number };
   shutdownGraceMs: number;
   historyMaxTokens: number;
+  modelContextTokens: number;
   agentMaxIterations: number;
   systemPrompt: string;
   corsOrigins: string[];
@@ -232,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     historyMaxTokens: e.HISTORY_MAX_TOKENS,
+    modelContextTokens: e.MODEL_CONTEXT_TOKENS,
     agentMaxIterations: e.AGENT_MAX_ITERATIONS,
     systemPrompt: e.SYSTEM_PROMPT,
     corsOrigins: (e.CORS_ORIGINS ?? '')

@@ -34,6 +34,15 @@ const UNDECLARED_RESPONSES: Record<string, { description: string; content: Recor
     content: { 'application/json': { type: 'object', additionalProperties: true }, 'text/event-stream': { type: 'string' } },
   },
 };
+// The Responses API's objects are OpenAI's own (see services/responses), not re-declared here.
+UNDECLARED_RESPONSES['POST /v1/responses'] = {
+  description: 'The Response object; with `stream: true`, its typed events (`event:` + `data:`) ending with response.completed, response.incomplete or response.failed',
+  content: { 'application/json': { type: 'object', additionalProperties: true }, 'text/event-stream': { type: 'string' } },
+};
+UNDECLARED_RESPONSES['GET /v1/responses/:id'] = {
+  description: 'The Response object; with `stream=true`, the events of a background response after `starting_after`, then live to its end',
+  content: { 'application/json': { type: 'object', additionalProperties: true }, 'text/event-stream': { type: 'string' } },
+};
 const OPENAI_OBJECT = { description: "The provider's answer, relayed", content: { 'application/json': { type: 'object', additionalProperties: true } } };
 
 /**

@@ -47,8 +47,8 @@ export function toOpenAIError(error: AppError): { status: number; error: OpenAIE
   return of(error.status, 'server_error', error.code);
 }
 
-/** "body.model: expected string" → "model" (zod's path, as our ValidationError words it). */
+/** "body.input.0.content: expected string" → "input[0].content" (zod's path, as our ValidationError words it, in OpenAI's spelling). */
 function fieldOf(message: string): string | null {
   const path = /^(?:body|querystring|params)\.([^:;]+):/.exec(message)?.[1];
-  return path ?? null;
+  return path?.replace(/\.(\d+)(?=\.|$)/g, '[$1]') ?? null;
 }

@@ -40,11 +40,11 @@ export class SseWriter {
     return this.response.destroyed || this.response.writableEnded;
   }
 
-  /** Writes one `data:` event: JSON for objects, as-is for strings such as [DONE]. */
-  async send(data: unknown): Promise<void> {
+  /** Writes one `data:` event (JSON for objects, as-is for strings such as [DONE]), named `event` when given. */
+  async send(data: unknown, event?: string): Promise<void> {
     if (this.closed) return;
     const payload = typeof data === 'string' ? data : JSON.stringify(data);
-    if (!this.response.write(`data: ${payload}\n\n`)) {
+    if (!this.response.write(event ? `event: ${event}\ndata: ${payload}\n\n` : `data: ${payload}\n\n`)) {
       await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]);
     }
   }

@@ -11,17 +11,20 @@ export interface ModelStep {
   calls: ToolCallRequest[];
   /** Undefined when the upstream reported none. */
   usage: TokenUsage | undefined;
+  /** Why the model stopped (`stop`, `length`, `tool_calls`…), when the upstream said. */
+  finishReason?: string | undefined;
 }
 
 /** One model call, answered whole. */
 export async function completeStep(model: ChatModel, request: ChatRequest, options: CallOptions): Promise<ModelStep> {
   const completion = await model.complete(request, options);
-  const reply = completion.choices?.[0]?.message;
+  const choice = completion.choices?.[0];
+  const reply = choice?.message;
   if (!reply) throw new UpstreamError('The model provider sent a reply without choices');
   const calls = (reply.tool_calls ?? []).flatMap((call) =>
     call.type === 'function' ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
   );
-  return { text: reply.content ?? '', calls, usage: completion.usage ?? undefined };
+  return { text: reply.content ?? '', calls, usage: completion.usage ?? undefined, finishReason: choice.finish_reason ?? undefined };
 }
 
 /**
@@ -32,9 +35,11 @@ export async function completeStep(model: ChatModel, request: ChatRequest, optio
 export async function* streamStep(model: ChatModel, request: ChatRequest, options: CallOptions): AsyncGenerator<string, ModelStep> {
   let text = '';
   let usage: TokenUsage | undefined;
+  let finishReason: string | undefined;
   const calls: ToolCallRequest[] = [];
   for await (const chunk of await model.stream(request, options)) {
     if (chunk.usage) usage = chunk.usage;
+    if (chunk.choices?.[0]?.finish_reason) finishReason = chunk.choices[0].finish_reason;
     const delta = chunk.choices?.[0]?.delta;
     if (delta?.content) {
       text += delta.content;
@@ -47,7 +52,7 @@ export async function* streamStep(model: ChatModel, request: ChatRequest, option
       if (part.function?.arguments) call.arguments += part.function.arguments;
     }
   }
-  return { text, calls: calls.filter(Boolean).map((call) => ({ ...call, id: call.id || `call_${newId()}` })), usage };
+  return { text, calls: calls.filter(Boolean).map((call) => ({ ...call, id: call.id || `call_${newId()}` })), usage, finishReason };
 }
 
 /** The event that ends a stream that failed after it began; `cause` is what failed, for the log. */

@@ -16,6 +16,9 @@ import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
 import { gatewayService } from './gateway-service.js';
+import { conversationItemsService } from './responses/conversations.js';
+import { lostResponseHandler } from './responses/lost-response-handler.js';
+import { responsesService } from './responses/responses-service.js';
 import { searchService } from './search-service.js';
 import { taskService } from './task-service.js';
 import { vectorIndexCache } from './vector-index/vector-index-cache.js';
@@ -57,6 +60,8 @@ export async function createServices(deps: {
   const lostReply = lostReplyHandler(chat);
   streams.onLost('chat', lostReply);
   streams.onLost('agent', lostReply);
+  const responses = responsesService({ storage, model, tokens, config, hub: streams });
+  streams.onLost('response', lostResponseHandler(responses));
   const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {
     users: userService(storage),
@@ -76,6 +81,9 @@ export async function createServices(deps: {
     agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
     /** Every SSE stream's event log (resumable streams); drained and closed with the app. */
     streams,
+    /** The Responses API (/v1/responses) and OpenAI's Conversations API over our conversations. */
+    responses,
+    conversationItems: conversationItemsService({ storage, tokens, history }),
   };
 }
 

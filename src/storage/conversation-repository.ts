@@ -16,7 +16,7 @@ const toConversation = (r: Selectable<ConversationsTable>): Conversation => ({
 export function conversationQueries(db: Kysely<Database>, run?: RunCompiled) {
   const compile = precompiler(db, run);
   return {
-    create: compile(['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Selectable<ConversationsTable>) =>
+    create: compile(['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Omit<Selectable<ConversationsTable>, 'metadata'>) =>
       db.insertInto('conversations').values(row),
     ),
     get: compile(['userId', 'id'], (a: { userId: string; id: string }) =>
@@ -77,6 +77,22 @@ export function conversationRepository(db: Kysely<Database>, queries: Conversati
     async delete(userId, id) {
       const result = await db.deleteFrom('conversations').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+
+    async metadata(userId, id) {
+      const row = await db.selectFrom('conversations').select('metadata').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      if (!row) return undefined;
+      return row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>);
+    },
+
+    async setMetadata(userId, id, metadata, updatedAt) {
+      const result = await db
+        .updateTable('conversations')
+        .set({ metadata: metadata === null ? null : JSON.stringify(metadata), updated_at: updatedAt })
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
   };
 }

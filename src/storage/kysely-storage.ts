@@ -3,8 +3,10 @@ import { conversationQueries, conversationRepository } from './conversation-repo
 import { embeddingRepository } from './embedding-repository.js';
 import { groupCommit } from './group-commit.js';
 import { messageQueries, messageRepository } from './message-repository.js';
+import { itemRepository } from './item-repository.js';
 import { migrations } from './migrations/index.js';
 import type { RunCompiled } from './precompiled-query.js';
+import { responseRepository } from './response-repository.js';
 import type { Database } from './schema.js';
 import type { SqlDialectName, Storage, VectorSearchMethod } from './storage.js';
 import { taskRepository } from './task-repository.js';
@@ -32,6 +34,8 @@ function repositories(
     users: userRepository(db, queries.users),
     conversations: conversationRepository(db, queries.conversations),
     messages: messageRepository(db, queries.messages),
+    items: itemRepository(db),
+    responses: responseRepository(db),
     tasks: taskRepository(db),
     embeddings: embeddingRepository(dialect, db, vectorSearch),
     usage: usageRepository(db),

@@ -6,7 +6,7 @@ import type { HistoryEntry, Message, MessageRepository } from './storage.js';
 
 const toMessage = (r: Selectable<MessagesTable>): Message => ({
   id: r.id,
-  conversationId: r.conversation_id,
+  conversationId: r.conversation_id!, // read by conversation, so never null here
   seq: Number(r.seq),
   role: r.role,
   content: r.content,
@@ -36,7 +36,7 @@ export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
   return {
     append: compile(
       ['id', 'conversation_id', 'role', 'content', 'tokens', 'status', 'tool_calls', 'tool_call_id', 'created_at'],
-      (row: Required<Omit<Insertable<MessagesTable>, 'seq'>>) => db.insertInto('messages').values(row).returning('seq'),
+      (row: Required<Omit<Insertable<MessagesTable>, 'seq' | 'response_id' | 'item_part' | 'item_details'>>) => db.insertInto('messages').values(row).returning('seq'),
     ),
     newerThan: compile(['conversationId', 'afterSeq', 'limit'], (a: { conversationId: string; afterSeq: number; limit: number }) =>
       db

@@ -14,6 +14,7 @@ export interface Database {
   embedding_queue: EmbeddingQueueTable;
   embedding_revisions: EmbeddingRevisionsTable;
   usage_daily: UsageDailyTable;
+  responses: ResponsesTable;
 }
 
 export interface UsersTable {
@@ -44,11 +45,14 @@ export interface ConversationsTable {
   title: string | null;
   created_at: string;
   updated_at: string;
+  /** The Conversations API's metadata (JSON object), migration 0004. */
+  metadata: Generated<string | null>;
 }
 
 export interface MessagesTable {
   id: string;
-  conversation_id: string;
+  /** Null for the items of a response outside any conversation (migration 0004). */
+  conversation_id: string | null;
   /** Monotonic per database; orders messages even when ids are made on several instances. */
   seq: Generated<number>;
   role: 'system' | 'user' | 'assistant' | 'tool';
@@ -60,6 +64,34 @@ export interface MessagesTable {
   /** On a tool message, the id of the call it answers. */
   tool_call_id: string | null;
   created_at: string;
+  /** The response this row is an input or output item of (migration 0004). */
+  response_id: Generated<string | null>;
+  item_part: Generated<'input' | 'output' | null>;
+  /** JSON: what an item holds beyond a chat message (see ItemDetails). */
+  item_details: Generated<string | null>;
+}
+
+/** A stored response of the Responses API (migration 0004). */
+export interface ResponsesTable {
+  id: string;
+  user_id: string;
+  conversation_id: string | null;
+  previous_response_id: string | null;
+  status: string;
+  /** 0 or 1 on both databases. */
+  background: number;
+  /** JSON: the request's settings as the Response object echoes them. */
+  settings: string;
+  /** JSON: the output items. */
+  output: string;
+  usage: string | null;
+  error: string | null;
+  incomplete_details: string | null;
+  /** The resumable stream of a background response. */
+  stream_id: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
 }
 
 export interface TasksTable {

@@ -131,6 +131,10 @@ export interface ConversationRepository {
   /** Marks activity; sets the title only when it has none yet. False when the conversation no longer exists. */
   touch(id: string, updatedAt: string, titleIfUnset?: string): Promise<boolean>;
   delete(userId: string, id: string): Promise<boolean>;
+  /** The Conversations API's metadata (undefined: no such conversation of the user). */
+  metadata(userId: string, id: string): Promise<Record<string, string> | null | undefined>;
+  /** False when the user has no such conversation. */
+  setMetadata(userId: string, id: string, metadata: Record<string, string> | null, updatedAt: string): Promise<boolean>;
 }
 
 export interface MessageRepository {
@@ -141,6 +145,91 @@ export interface MessageRepository {
   newestFirst(conversationId: string, options: { limit: number; beforeSeq?: number | undefined }): Promise<HistoryEntry[]>;
   /** Oldest first, strictly after `afterSeq`, at most `limit`: what was appended since a message was read. */
   newerThan(conversationId: string, options: { afterSeq: number; limit: number }): Promise<HistoryEntry[]>;
+}
+
+/** Where a message row stands in a response: among its input items or its output. */
+export type ItemPart = 'input' | 'output';
+
+/** What an item holds beyond a chat message. */
+export interface ItemDetails {
+  /** A `developer` message is sent as `system`, and listed as what it was. */
+  role?: 'developer';
+}
+
+/**
+ * A message row as the Responses API sees it: one item, or several for an assistant message
+ * that holds text and tool calls (each call is a `function_call` item). Rows of a response
+ * outside any conversation have no `conversationId`.
+ */
+export interface ItemRow extends Omit<Message, 'conversationId'> {
+  conversationId: string | null;
+  responseId: string | null;
+  part: ItemPart | null;
+  details: ItemDetails | null;
+}
+
+export type NewItemRow = Omit<ItemRow, 'seq'>;
+
+export type ListOrder = 'asc' | 'desc';
+
+export interface ItemRepository {
+  /** Appends rows in order (the caller touches their conversation first, in the same transaction). */
+  append(rows: readonly NewItemRow[]): Promise<ItemRow[]>;
+  /** A row the user owns, through its conversation, or its response when it is in none. */
+  find(userId: string, rowId: string): Promise<ItemRow | undefined>;
+  /** A conversation's rows in `order`, from `fromSeq` on (inclusive, in that order), at most `limit`. */
+  listConversation(conversationId: string, options: { order: ListOrder; fromSeq?: number | undefined; limit: number }): Promise<ItemRow[]>;
+  /** A response's rows of one part, as listConversation. */
+  listResponse(responseId: string, part: ItemPart, options: { order: ListOrder; fromSeq?: number | undefined; limit: number }): Promise<ItemRow[]>;
+  /** Rows of these responses newest first, strictly before `beforeSeq` when given: for walking a chain back. */
+  newestOfResponses(responseIds: readonly string[], options: { limit: number; beforeSeq?: number | undefined }): Promise<HistoryEntry[]>;
+  /** Rewrites a row's text or tool calls (one of the items it holds deleted). */
+  rewrite(rowId: string, changes: { content?: string | null; toolCalls?: ToolCall[] | null }): Promise<void>;
+  delete(rowId: string): Promise<boolean>;
+}
+
+export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled' | 'incomplete';
+
+/** A stored response; the JSON fields are the Response object's, as answered. */
+export interface ResponseRecord {
+  id: string;
+  userId: string;
+  conversationId: string | null;
+  previousResponseId: string | null;
+  status: ResponseStatus;
+  background: boolean;
+  settings: Record<string, unknown>;
+  output: unknown[];
+  usage: Record<string, unknown> | null;
+  error: { code: string; message: string } | null;
+  incompleteDetails: { reason: string } | null;
+  streamId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export type ResponseOutcome = Pick<ResponseRecord, 'status' | 'output' | 'usage' | 'error' | 'incompleteDetails' | 'updatedAt' | 'completedAt'>;
+
+/** One link of a previous_response_id chain. */
+export interface ResponseLink {
+  id: string;
+  previousResponseId: string | null;
+}
+
+export interface ResponseRepository {
+  create(response: ResponseRecord): Promise<void>;
+  get(userId: string, id: string): Promise<ResponseRecord | undefined>;
+  /**
+   * Writes how a response ended (or where it stands: in_progress), only while its status is
+   * one of `whileStatus` when given. False when nothing was written.
+   */
+  settle(id: string, outcome: Partial<ResponseOutcome> & Pick<ResponseOutcome, 'status' | 'updatedAt'>, whileStatus?: readonly ResponseStatus[]): Promise<boolean>;
+  setStreamId(id: string, streamId: string): Promise<void>;
+  /** Deletes it with the items it holds outside any conversation; its conversation's items stay. */
+  delete(userId: string, id: string): Promise<boolean>;
+  /** `id` and up to `limit - 1` of its ancestors (previous_response_id), nearest first; the user's only. */
+  chain(userId: string, id: string, limit: number): Promise<ResponseLink[]>;
 }
 
 export interface TaskRepository {
@@ -246,6 +335,9 @@ export interface Storage {
   readonly users: UserRepository;
   readonly conversations: ConversationRepository;
   readonly messages: MessageRepository;
+  /** The Responses API's items: message rows seen as items (migration 0004). */
+  readonly items: ItemRepository;
+  readonly responses: ResponseRepository;
   readonly tasks: TaskRepository;
   readonly embeddings: EmbeddingRepository;
   readonly usage: UsageRepository;

@@ -3,6 +3,7 @@ import type {
   ChatCompletionChunk,
   ChatCompletionMessageParam,
   ChatCompletionTool,
+  ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError } from '../errors.js';
@@ -10,7 +11,7 @@ import { answerEvents, postModelCall, readAnswer, startModelCall, type CallOptio
 import { ProviderProtocolError } from './provider-errors.js';
 import { readJson, type Transport, type UpstreamResponse } from './transport.js';
 
-export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
+export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool, ChatCompletionToolChoiceOption };
 export type { CallOptions, TokenUsage } from './model-call.js';
 
 export interface ChatRequest {
@@ -18,6 +19,20 @@ export interface ChatRequest {
   tools?: ChatCompletionTool[];
   /** Our count of the prompt, when the caller made one (token budgets reserve it). */
   promptTokens?: number | undefined;
+  /**
+   * A client's own generation settings (/v1/responses): sent instead of OPENAI_MODEL,
+   * OPENAI_MAX_TOKENS and OPENAI_TEMPERATURE, and only the fields given.
+   */
+  settings?: ChatSettings | undefined;
+}
+
+export interface ChatSettings {
+  model: string;
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  maxTokens?: number | undefined;
+  toolChoice?: ChatCompletionToolChoiceOption | undefined;
+  parallelToolCalls?: boolean | undefined;
 }
 
 /**
@@ -45,24 +60,34 @@ export function chatModel(transport: Transport | undefined, config: Config['open
     if (!transport) throw new ProviderNotConfiguredError();
     return transport;
   };
+  const generation = ({ settings: s }: ChatRequest) =>
+    s
+      ? {
+          model: s.model,
+          ...(s.maxTokens !== undefined && { max_completion_tokens: s.maxTokens }),
+          ...(s.temperature !== undefined && { temperature: s.temperature }),
+          ...(s.topP !== undefined && { top_p: s.topP }),
+          ...(s.toolChoice !== undefined && { tool_choice: s.toolChoice }),
+          ...(s.parallelToolCalls !== undefined && { parallel_tool_calls: s.parallelToolCalls }),
+        }
+      : { model: config.model, max_completion_tokens: config.maxTokens, temperature: config.temperature };
   const body = (request: ChatRequest, stream: boolean) =>
     JSON.stringify({
-      model: config.model,
-      max_completion_tokens: config.maxTokens,
-      temperature: config.temperature,
+      ...generation(request),
       ...(request.tools?.length && { tools: request.tools }),
       ...(stream && { stream: true, stream_options: { include_usage: true } }),
       messages: request.messages,
     });
 
-  const expected = (request: ChatRequest) => ({ promptTokens: request.promptTokens, maxReplyTokens: config.maxTokens });
+  const modelOf = (request: ChatRequest) => request.settings?.model ?? config.model;
+  const expected = (request: ChatRequest) => ({ promptTokens: request.promptTokens, maxReplyTokens: request.settings?.maxTokens ?? config.maxTokens });
 
   return {
     model: config.model,
     assertConfigured: () => void requireTransport(),
 
     async complete(request, options = {}) {
-      const call = startModelCall(observe, { model: config.model, stream: false }, options);
+      const call = startModelCall(observe, { model: modelOf(request), stream: false }, options);
       const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options, expected(request));
       const completion = await readAnswer(call, options.signal, async () => {
         const answer = await readJson<ChatCompletion>(response);
@@ -74,7 +99,7 @@ export function chatModel(transport: Transport | undefined, config: Config['open
     },
 
     async stream(request, options = {}) {
-      const call = startModelCall(observe, { model: config.model, stream: true }, options);
+      const call = startModelCall(observe, { model: modelOf(request), stream: true }, options);
       return completionChunks(await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options, expected(request)), call, options.signal);
     },
   };

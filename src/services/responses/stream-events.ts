@@ -1,0 +1,77 @@
+import type { FunctionCallItem, Item, MessageItem } from './items.js';
+import { textPart } from './items.js';
+
+/** One typed event of a streamed response: `type` is also its SSE `event:` name. */
+export interface ResponseEvent {
+  type: string;
+  sequence_number: number;
+  [field: string]: unknown;
+}
+
+/**
+ * OpenAI's streaming events for one response, numbered from 0 in the order they are made
+ * (the SDKs' `responses.stream()` rebuilds the response from them, so each item is added
+ * before its parts and deltas, and done after them).
+ */
+export class ResponseEvents {
+  private sequence = 0;
+
+  event(type: string, fields: Record<string, unknown>): ResponseEvent {
+    return { type, sequence_number: this.sequence++, ...fields };
+  }
+
+  /** A message item starts: the item, then its one output_text part. */
+  messageStarted(item: MessageItem, outputIndex: number): ResponseEvent[] {
+    return [
+      this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, status: 'in_progress', content: [] } }),
+      this.event('response.content_part.added', { item_id: item.id, output_index: outputIndex, content_index: 0, part: textPart('assistant', '') }),
+    ];
+  }
+
+  textDelta(itemId: string, outputIndex: number, delta: string): ResponseEvent {
+    return this.event('response.output_text.delta', { item_id: itemId, output_index: outputIndex, content_index: 0, delta, logprobs: [] });
+  }
+
+  messageDone(item: MessageItem, outputIndex: number): ResponseEvent[] {
+    const text = item.content[0]?.text ?? '';
+    return [
+      this.event('response.output_text.done', { item_id: item.id, output_index: outputIndex, content_index: 0, text, logprobs: [] }),
+      this.event('response.content_part.done', { item_id: item.id, output_index: outputIndex, content_index: 0, part: textPart('assistant', text) }),
+      this.event('response.output_item.done', { output_index: outputIndex, item }),
+    ];
+  }
+
+  /** A function call, whole: its arguments go in one delta (the model step assembles them). */
+  functionCall(item: FunctionCallItem, outputIndex: number): ResponseEvent[] {
+    return [
+      this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } }),
+      this.event('response.function_call_arguments.delta', { item_id: item.id, output_index: outputIndex, delta: item.arguments }),
+      this.event('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, name: item.name, arguments: item.arguments }),
+      this.event('response.output_item.done', { output_index: outputIndex, item }),
+    ];
+  }
+
+  /** The events of output items not streamed as they came (all but a message already started). */
+  rest(output: readonly Item[], messageStarted: boolean): ResponseEvent[] {
+    return output.flatMap((item, index) => {
+      if (item.type === 'message') return [...(messageStarted ? [] : this.messageStarted(item, index)), ...this.messageDone(item, index)];
+      if (item.type === 'function_call') return this.functionCall(item, index);
+      return [];
+    });
+  }
+}
+
+/** The text a stream's logged events carried: what a lost or cut-off response is settled with. */
+export function textOfEvents(events: ReadonlyArray<{ data: string }>): string {
+  let text = '';
+  for (const { data } of events) {
+    if (!data.includes('"response.output_text.delta"')) continue;
+    try {
+      const event = JSON.parse(data) as { type?: string; delta?: unknown };
+      if (event.type === 'response.output_text.delta' && typeof event.delta === 'string') text += event.delta;
+    } catch {
+      // not an event of ours
+    }
+  }
+  return text;
+}
