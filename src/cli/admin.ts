@@ -76,7 +76,7 @@ async function run(args: string[]): Promise<number> {
         const options = parseFlags(rest, ['from', 'to', 'user']);
         if (typeof options === 'string') return fail(options);
         const range = usageRangeInput.safeParse({ from: options.from, to: options.to });
-        if (!range.success) return fail(`usage: ${range.error.issues.map((i) => i.message).join('; ')}`);
+        if (!range.success) return fail(`usage: ${range.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join('; ')}`);
         for (const r of await storage.usage.list({ ...range.data, userId: options.user })) {
           print({ user_id: r.userId, day: r.day, model: r.model, requests: r.requests, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.totalTokens });
         }

@@ -27,9 +27,9 @@ export const usageRangeInput = z
     const last = to ?? utcDay();
     return { from: from ?? utcDay(Date.parse(`${last}T00:00:00Z`) - (DEFAULT_DAYS - 1) * DAY_MS), to: last };
   })
-  .refine(({ from, to }) => from <= to, { message: 'from: must not be after to', path: ['from'] })
+  .refine(({ from, to }) => from <= to, { message: 'must not be after to', path: ['from'] })
   .refine(({ from, to }) => (Date.parse(to) - Date.parse(from)) / DAY_MS < MAX_USAGE_DAYS, {
-    message: `from: the range may cover at most ${MAX_USAGE_DAYS} days`,
+    message: `the range may cover at most ${MAX_USAGE_DAYS} days`,
     path: ['from'],
   });
 
