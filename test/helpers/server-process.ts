@@ -26,11 +26,11 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    // A server that did not start in time is killed: nobody holds it to stop it later.
+    // A loaded machine can take long to compile and start; one that never listens is killed, not left behind (it would hold the test process open).
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`server did not start: ${err}${out}`));
-    }, 20_000);
+    }, 60_000);
     const check = () => {
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (match) {
