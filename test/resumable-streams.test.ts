@@ -211,3 +211,31 @@ for (const db of TEST_DATABASES) {
     });
   }
 }
+
+describe('graceful shutdown with streams nobody reads', () => {
+  test('app.close() waits for a background stream to finish; its reply is stored complete', async () => {
+    const f = await createChatFixture();
+    try {
+      const base = await f.t.listen();
+      const { apiKey, id: userId } = await f.t.createUser();
+      const abort = new AbortController();
+      const res = await fetch(`${base}/chat/stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ message: '[[words:20]] [[chunk-delay:20]] go', background: true }),
+        signal: abort.signal,
+      });
+      const seen = await readSse(res, { stopAfter: 2, abort });
+      const conversationId = seen[0]!.data.conversation_id as string;
+      await f.t.app.close();
+      assert.ok(await f.t.storage.conversations.get(userId, conversationId));
+      const { data } = await f.t.storage.messages.list(conversationId, { limit: 10 });
+      const reply = data.find((m) => m.role === 'assistant');
+      assert.equal(reply?.status, 'complete');
+      assert.equal(reply?.content?.split(' ').length, 20);
+      assert.equal(f.fake.counters.abortedStreams, 0);
+    } finally {
+      await f.close();
+    }
+  });
+});
