@@ -1,4 +1,4 @@
-import type { ItemDetails, ItemRow, MessageRole, MessageStatus, ToolCall } from '../../storage/storage.js';
+import type { ItemRow, MessageStatus, ToolCall } from '../../storage/storage.js';
 import { TOKENS_PER_MESSAGE, type TokenCounter } from '../token-counter.js';
 import { callItemId, messageItemId, outputItemId } from './item-ids.js';
 import type { InputItem } from './request-schema.js';
@@ -45,15 +45,7 @@ export interface FunctionCallOutputItem {
 export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem;
 
 /** What a row holds, before it has an id and a place. */
-export interface RowDraft {
-  role: MessageRole;
-  content: string | null;
-  tokens: number;
-  status: MessageStatus;
-  toolCalls: ToolCall[] | null;
-  toolCallId: string | null;
-  details: ItemDetails | null;
-}
+export type RowDraft = Pick<ItemRow, 'role' | 'content' | 'tokens' | 'status' | 'toolCalls' | 'toolCallId' | 'details'>;
 
 const textOf = (content: string | Array<{ text: string }>): string => (typeof content === 'string' ? content : content.map((p) => p.text).join('\n'));
 
