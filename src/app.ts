@@ -12,6 +12,7 @@ import { registerModelCallLimits } from './http/model-call-limits.js';
 import { requestId } from './http/request-id.js';
 import { refuseNulCharacters } from './http/schemas.js';
 import { registerGracefulClose } from './http/shutdown.js';
+import { playgroundRoutes } from './http/playground.js';
 import { agentRoutes } from './http/routes/agent.js';
 import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
@@ -79,6 +80,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
   metrics?.watchSearchIndex(services.search.indexBytes);
 
   await app.register(healthRoutes({ readiness: readinessService({ storage, redis }) }));
+  await app.register(playgroundRoutes());
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticate(services.users));
     await authenticated.register(conversationRoutes(services));

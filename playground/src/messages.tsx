@@ -1,0 +1,69 @@
+import { useEffect, useMemo, useRef } from 'preact/hooks';
+import { renderMarkdown } from './markdown.js';
+import type { MessageView, ToolCallView } from './turns.js';
+
+const json = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+
+function ToolCall({ call }: { call: ToolCallView }) {
+  return (
+    <div class="tool-call" role="group" aria-label={`Tool call ${call.name}`}>
+      <div class="tool-name">
+        Tool call <code>{call.name}</code>
+      </div>
+      <pre class="tool-arguments">{json(call.arguments)}</pre>
+      {call.result === undefined ? (
+        <div class="tool-pending">running…</div>
+      ) : (
+        <>
+          <div class="tool-label">Result</div>
+          <pre class="tool-result">{json(call.result)}</pre>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** Model output: sanitised Markdown (see markdown.ts), re-rendered as the text grows. */
+function Markdown({ text }: { text: string }) {
+  const html = useMemo(() => renderMarkdown(text), [text]);
+  return <div class="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
+}
+
+function Message({ view }: { view: MessageView }) {
+  const who = view.role === 'user' ? 'You' : 'Assistant';
+  return (
+    <article class={`message ${view.role}`} aria-label={who} aria-busy={view.status === 'streaming'}>
+      <header>
+        <span class="who">{who}</span>
+        {view.status === 'incomplete' && <span class="badge">incomplete</span>}
+        {view.status === 'streaming' && <span class="badge live">streaming</span>}
+      </header>
+      {view.toolCalls.map((call, i) => (
+        <ToolCall key={i} call={call} />
+      ))}
+      {view.role === 'user' ? <p class="text">{view.content}</p> : view.content && <Markdown text={view.content} />}
+      {view.note && <p class="note">{view.note}</p>}
+      {view.usage ? (
+        <p class="usage">
+          Tokens: {view.usage.prompt_tokens} prompt · {view.usage.completion_tokens} completion · {view.usage.total_tokens} total
+        </p>
+      ) : (
+        view.tokens !== undefined && view.tokens > 0 && <p class="usage">Tokens: {view.tokens}</p>
+      )}
+    </article>
+  );
+}
+
+export function MessageList({ messages }: { messages: MessageView[] }) {
+  const end = useRef<HTMLDivElement>(null);
+  useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [messages]);
+  return (
+    <section class="messages" role="log" aria-label="Messages">
+      {messages.length === 0 && <p class="empty">No messages yet. Write one below.</p>}
+      {messages.map((view) => (
+        <Message key={view.key} view={view} />
+      ))}
+      <div ref={end} />
+    </section>
+  );
+}
