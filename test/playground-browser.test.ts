@@ -1,0 +1,349 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createChatFixture, type ChatFixture } from './helpers/fake-upstream.js';
+import { ensurePlaygroundBuilt } from './helpers/playground.js';
+
+/**
+ * The playground in a real browser (Debian's headless Chromium driven by playwright-core)
+ * against the real server and the fake model server over HTTP. Controls are found by role
+ * and accessible name, as a screen reader finds them. Each test has its own user and browser
+ * context. Screenshots of every step go to SHOTS (printed).
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.resolve(import.meta.dirname, '..', 'test-results', 'playground');
+const KB = 1024;
+
+let fixture: ChatFixture;
+let baseUrl: string;
+let browser: Browser;
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: run \`apt-get update && apt-get install -y chromium\` (.ci/run does), or set CHROMIUM_PATH`);
+  }
+  await ensurePlaygroundBuilt();
+  await rm(SHOTS, { recursive: true, force: true });
+  await mkdir(SHOTS, { recursive: true });
+  console.log(`# playground screenshots: ${SHOTS}`);
+  fixture = await createChatFixture();
+  baseUrl = await fixture.t.listen();
+  browser = await chromium.launch({ executablePath: CHROMIUM });
+});
+after(async () => {
+  await browser?.close();
+  await fixture?.close();
+});
+
+interface Session {
+  context: BrowserContext;
+  page: Page;
+  apiKey: string;
+  dialogs: string[];
+  shot(name: string): Promise<void>;
+  /** The API as this user, to check what the server stored. */
+  api(url: string): Promise<any>;
+}
+
+/** A fresh user and browser context; every dialog the page opens is recorded (and dismissed). */
+async function session(name: string): Promise<Session> {
+  const { apiKey } = await fixture.t.createUser(name);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  let step = 0;
+  return {
+    context,
+    page,
+    apiKey,
+    dialogs,
+    shot: async (label) => {
+      await page.screenshot({ path: path.join(SHOTS, `${name}-${String(++step).padStart(2, '0')}-${label}.png`), fullPage: true });
+    },
+    api: async (url) => (await fixture.t.request({ method: 'GET', url, key: apiKey })).json(),
+  };
+}
+
+async function connect(s: Session): Promise<void> {
+  await s.page.goto(baseUrl);
+  await s.page.getByRole('textbox', { name: 'API key' }).fill(s.apiKey);
+  await s.page.getByRole('button', { name: 'Connect' }).click();
+  await s.page.getByRole('list', { name: 'Conversations' }).waitFor({ state: 'attached' });
+  await s.page.getByRole('status').getByText('Connected').waitFor();
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
+}
+
+/** The last assistant message: its text once no reply is streaming any more. */
+const lastReply = (page: Page) => page.getByRole('article', { name: 'Assistant' }).last();
+async function waitForReplyEnd(page: Page): Promise<void> {
+  await page.locator('article[aria-label="Assistant"][aria-busy="false"]').last().waitFor();
+  await page.waitForFunction(() => !document.querySelector('article[aria-busy="true"]'));
+}
+
+/** Polls the API until `check` holds (the server stores a cut-off reply when it sees the disconnect). */
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('the playground in headless Chromium', () => {
+  test('first load: what is transferred (compressed) and when the page is usable', async () => {
+    // The first page a freshly started browser renders pays for starting its renderer; that
+    // is the browser's cost, not the page's. Load once in a throwaway context, then measure in
+    // a new one, whose cache is empty as a first visit's is.
+    const warmUp = await browser.newContext();
+    await (await warmUp.newPage()).goto(baseUrl);
+    await warmUp.close();
+    const s = await session('first-load');
+    const encodings = new Map<string, string>();
+    s.page.on('response', (response) => encodings.set(new URL(response.url()).pathname, response.headers()['content-encoding'] ?? 'none'));
+    await s.page.goto(baseUrl);
+    await s.page.getByRole('textbox', { name: 'API key' }).waitFor();
+    await s.page.waitForLoadState('load');
+    const load = await s.page.evaluate(() => {
+      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      const resources = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
+      const all = [navigation, ...resources];
+      return {
+        files: all.map((e) => new URL(e.name).pathname),
+        transferredBytes: all.reduce((sum, e) => sum + e.transferSize, 0),
+        decodedBytes: all.reduce((sum, e) => sum + e.decodedBodySize, 0),
+        readyMs: performance.getEntriesByName('playground-ready')[0]?.startTime ?? Number.NaN,
+        loadEventMs: navigation.loadEventEnd,
+      };
+    });
+    await s.shot('loaded');
+    const report = {
+      ...load,
+      encodings: Object.fromEntries(encodings),
+      transferredKB: +(load.transferredBytes / KB).toFixed(1),
+      decodedKB: +(load.decodedBytes / KB).toFixed(1),
+      readyMs: Math.round(load.readyMs),
+    };
+    console.log(
+      `# playground first load: ${report.transferredKB} KB transferred (${report.decodedKB} KB uncompressed, ` +
+        `${load.files.length} files), usable after ${report.readyMs} ms (load event ${Math.round(load.loadEventMs)} ms); encodings ${JSON.stringify(report.encodings)}`,
+    );
+    await writeFile(path.join(SHOTS, 'first-load.json'), JSON.stringify(report, null, 2));
+    assert.ok(load.files.some((f) => f.endsWith('.js')) && load.files.some((f) => f.endsWith('.css')), 'the bundle and stylesheet loaded');
+    for (const file of load.files.filter((f) => f.startsWith('/assets/'))) {
+      assert.match(encodings.get(file) ?? '', /^(gzip|br)$/, `${file} was sent compressed`);
+    }
+    assert.ok(load.transferredBytes > 0 && load.transferredBytes < 150 * KB, `first load ${report.transferredKB} KB, budget 150 KB`);
+    assert.ok(Number.isFinite(load.readyMs), 'the app marked itself ready');
+    await s.context.close();
+  });
+
+  test('a wrong key shows the API 401 message, and nothing is kept', async () => {
+    const s = await session('wrong-key');
+    await s.page.goto(baseUrl);
+    await s.page.getByRole('textbox', { name: 'API key' }).fill('not-a-key');
+    await s.page.getByRole('button', { name: 'Connect' }).click();
+    const alert = s.page.getByRole('alert');
+    await alert.getByText('Missing or unknown API key').waitFor();
+    assert.match(await alert.innerText(), /401 unauthorized/);
+    assert.equal(await s.page.getByRole('list', { name: 'Conversations' }).count(), 0, 'not connected');
+    assert.equal(await s.page.evaluate(() => sessionStorage.getItem('playground.apiKey')), null);
+    await s.shot('401');
+    await s.context.close();
+  });
+
+  test('connect, send a message and watch the reply stream in; it is listed and reopens with its messages', async () => {
+    const s = await session('chat');
+    await connect(s);
+    await s.shot('connected');
+    assert.equal(await s.page.evaluate(() => sessionStorage.getItem('playground.apiKey')), s.apiKey, 'the key is kept in sessionStorage');
+
+    await send(s.page, 'alpha beta gamma delta epsilon zeta eta theta iota kappa [[chunk-delay:80]]');
+    // Part of the reply is on the page while the rest is still coming.
+    await s.page.waitForFunction(() => {
+      const article = document.querySelector('article[aria-label="Assistant"][aria-busy="true"]');
+      const text = article?.textContent ?? '';
+      return text.includes('You said: alpha') && !text.includes('kappa');
+    });
+    assert.equal(await s.page.getByRole('button', { name: 'Stop' }).isEnabled(), true, 'Stop is offered while streaming');
+    await s.shot('streaming');
+    await waitForReplyEnd(s.page);
+    const reply = lastReply(s.page);
+    assert.equal(await reply.locator('.markdown').innerText(), 'You said: alpha beta gamma delta epsilon zeta eta theta iota kappa');
+    assert.match(await reply.innerText(), /Tokens: \d+ prompt · 12 completion · \d+ total/, 'token usage of the turn');
+    assert.equal(await s.page.getByRole('button', { name: 'Stop' }).isEnabled(), false);
+    await s.shot('streamed');
+
+    // A second turn in the same conversation, then the list: one conversation, reopened from it.
+    await send(s.page, 'second turn');
+    await waitForReplyEnd(s.page);
+    const items = s.page.getByRole('list', { name: 'Conversations' }).getByRole('listitem');
+    await items.first().waitFor();
+    assert.equal(await items.count(), 1, 'both turns went to one conversation');
+    const stored = (await s.api('/conversations')).data;
+    assert.equal(stored.length, 1);
+    assert.match(await items.first().innerText(), /alpha beta/, 'listed by its title');
+
+    await s.page.getByRole('button', { name: 'New conversation' }).click();
+    assert.equal(await s.page.getByRole('article').count(), 0);
+    await items.first().getByRole('button').click();
+    await s.page.getByRole('article', { name: 'Assistant' }).nth(1).waitFor();
+    const texts = await s.page.getByRole('article').allInnerTexts();
+    assert.equal(texts.length, 4);
+    assert.match(texts[0]!, /alpha beta/);
+    assert.match(texts[1]!, /You said: alpha beta gamma delta epsilon zeta eta theta iota kappa/);
+    assert.match(texts[3]!, /You said: second turn/);
+    await s.shot('reopened');
+    await s.context.close();
+  });
+
+  test('Stop cuts a slow stream: the reply is marked incomplete, on the page and as the server stored it', async () => {
+    const s = await session('stop');
+    await connect(s);
+    await send(s.page, '[[words:2000]] [[chunk-delay:50]]');
+    await s.page.waitForFunction(() => document.querySelector('article[aria-busy="true"]')?.textContent?.includes('w3 '));
+    await s.page.getByRole('button', { name: 'Stop' }).click();
+    await lastReply(s.page).getByText('incomplete', { exact: true }).waitFor();
+    assert.match(await lastReply(s.page).innerText(), /Stopped/);
+    await s.shot('stopped');
+
+    const conversation = (await s.api('/conversations')).data[0];
+    assert.ok(conversation, 'the conversation was stored');
+    const messages = await eventually(
+      () => s.api(`/conversations/${conversation.id}/messages`),
+      (page) => page.data.some((m: any) => m.role === 'assistant'),
+      'the cut-off reply is stored',
+    );
+    const stored = messages.data.find((m: any) => m.role === 'assistant');
+    assert.equal(stored.status, 'incomplete');
+    assert.match(stored.content, /^w1 w2 w3/);
+    assert.ok(!stored.content.includes('w2000'), 'cut off, not finished');
+    await fixture.fake.waitFor((c) => c.abortedStreams >= 1);
+
+    // Reopened, the stored reply shows its marking.
+    await s.page.getByRole('button', { name: 'New conversation' }).click();
+    await s.page.getByRole('list', { name: 'Conversations' }).getByRole('button').first().click();
+    await lastReply(s.page).getByText('incomplete', { exact: true }).waitFor();
+    await s.shot('reopened-incomplete');
+    await s.context.close();
+  });
+
+  test('with Agent on, the tool call and its result appear as they happen, and the task panel shows the task', async () => {
+    const s = await session('agent');
+    await connect(s);
+    const agent = s.page.getByRole('switch', { name: 'Agent' });
+    assert.equal(await agent.getAttribute('aria-checked'), 'false');
+    await agent.click();
+    assert.equal(await agent.getAttribute('aria-checked'), 'true');
+    await send(s.page, '[[tool:create_task {"title":"Agent-made task","priority":"high"}]] make a task');
+    const call = s.page.getByRole('group', { name: 'Tool call create_task' });
+    await call.waitFor();
+    await waitForReplyEnd(s.page);
+    const callText = await call.innerText();
+    assert.match(callText, /"title": "Agent-made task"/, 'the arguments');
+    assert.match(callText, /Result[\s\S]*"status": "pending"/, 'the result');
+    assert.match(await lastReply(s.page).innerText(), /Done: /);
+    await s.page.getByRole('list', { name: 'Tasks' }).getByText('Agent-made task').waitFor();
+    const tasks = (await s.api('/tasks?status=all')).data;
+    assert.deepEqual(
+      tasks.map((t: any) => [t.title, t.priority]),
+      [['Agent-made task', 'high']],
+    );
+    await s.shot('agent');
+
+    // Reopened, the stored turn shows the same call.
+    await s.page.getByRole('button', { name: 'New conversation' }).click();
+    await s.page.getByRole('list', { name: 'Conversations' }).getByRole('button').first().click();
+    await s.page.getByRole('group', { name: 'Tool call create_task' }).waitFor();
+    await s.shot('agent-reopened');
+    await s.context.close();
+  });
+
+  test('the tasks panel creates, completes and deletes tasks; semantic search finds one made there', async () => {
+    const s = await session('tasks');
+    await connect(s);
+    const tasks = s.page.getByRole('list', { name: 'Tasks' });
+    for (const title of ['Water the tomato plants in the garden', 'File the quarterly tax return', 'Book flights to Lisbon']) {
+      await s.page.getByRole('textbox', { name: 'Task title' }).fill(title);
+      await s.page.getByRole('button', { name: 'Add task' }).click();
+      await tasks.getByText(title).waitFor();
+    }
+    await s.shot('created');
+
+    await tasks.getByRole('checkbox', { name: 'File the quarterly tax return' }).check();
+    await s.page.getByRole('button', { name: 'Delete task Book flights to Lisbon' }).click();
+    await tasks.getByText('Book flights to Lisbon').waitFor({ state: 'detached' });
+    const stored = (await s.api('/tasks?status=all')).data;
+    assert.deepEqual(stored.map((t: any) => [t.title, t.status]).sort(), [
+      ['File the quarterly tax return', 'completed'],
+      ['Water the tomato plants in the garden', 'pending'],
+    ]);
+    assert.equal(await tasks.getByRole('checkbox', { name: 'File the quarterly tax return' }).isChecked(), true);
+    await s.shot('completed-deleted');
+
+    // Embedding happens after the write: search until the task is indexed.
+    const results = s.page.getByRole('list', { name: 'Search results' });
+    await s.page.getByRole('searchbox', { name: 'Search tasks' }).fill('tomato garden');
+    await eventually(
+      async () => {
+        await s.page.getByRole('button', { name: 'Search', exact: true }).click();
+        await results.waitFor();
+        await s.page.waitForTimeout(100);
+        return results.getByRole('listitem').first().innerText();
+      },
+      (first) => first.includes('Water the tomato plants in the garden'),
+      'the garden task is the best match',
+    );
+    await s.shot('search');
+    await s.context.close();
+  });
+
+  test('a reply holding an <img onerror> and a javascript: link executes nothing', async () => {
+    const s = await session('xss');
+    await connect(s);
+    // The page's CSP would block these handlers even unsanitised, so the checks below look at
+    // the DOM too: no handler attribute, no script, no javascript: URL may reach it.
+    const payload =
+      `<img src=x onerror="window.__pwned='img';alert('img')"> [click me](javascript:window.__pwned='link') ` +
+      `<script>window.__pwned='script'</script> <a href="javascript:alert('a')">raw link</a> <svg onload="alert('svg')"></svg> **bold**`;
+    await send(s.page, `[[reply:${payload}]]`);
+    await waitForReplyEnd(s.page);
+    const reply = lastReply(s.page);
+    await reply.locator('strong', { hasText: 'bold' }).waitFor();
+    await s.shot('payload-rendered');
+
+    for (const name of ['click me', 'raw link']) {
+      const link = reply.locator('a', { hasText: name });
+      assert.equal(await link.count(), 1, `${name} is shown as a link`);
+      const href = await link.getAttribute('href');
+      assert.ok(href === null || !/^\s*javascript:/i.test(href), `${name} has no javascript: href (${href})`);
+      await link.click();
+    }
+    const found = await s.page.evaluate(() => ({
+      pwned: (window as any).__pwned ?? null,
+      handlers: [...document.querySelectorAll('.markdown *')].flatMap((el) => [...el.attributes].map((a) => a.name)).filter((n) => n.startsWith('on')),
+      scripts: document.querySelectorAll('.markdown script').length,
+      images: [...document.querySelectorAll('.markdown img')].map((img) => img.outerHTML),
+    }));
+    assert.equal(found.pwned, null, 'no payload ran');
+    assert.deepEqual(s.dialogs, [], 'no dialog opened');
+    assert.deepEqual(found.handlers, [], 'no event-handler attribute reached the DOM');
+    assert.equal(found.scripts, 0);
+    assert.deepEqual(found.images, ['<img src="x">'], 'the image is kept, inert');
+    assert.equal(s.context.pages().length, 1, 'no window was opened by a link');
+    await s.shot('after-clicks');
+    await s.context.close();
+  });
+});
