@@ -29,7 +29,7 @@ before(async () => {
   await rm(SHOTS, { recursive: true, force: true });
   await mkdir(SHOTS, { recursive: true });
   console.log(`# playground screenshots: ${SHOTS}`);
-  fixture = await createChatFixture();
+  fixture = await createChatFixture({ env: { OPENAI_MAX_RETRIES: '0' } });
   baseUrl = await fixture.t.listen();
   browser = await chromium.launch({ executablePath: CHROMIUM });
 });
@@ -126,11 +126,21 @@ describe('the playground in headless Chromium', () => {
         decodedBytes: all.reduce((sum, e) => sum + e.decodedBodySize, 0),
         readyMs: performance.getEntriesByName('playground-ready')[0]?.startTime ?? Number.NaN,
         loadEventMs: navigation.loadEventEnd,
+        htmlMs: navigation.responseEnd,
+        scriptMs: Math.max(...resources.filter((e) => e.name.endsWith('.js')).map((e) => e.responseEnd)),
       };
     });
     await s.shot('loaded');
+    // The same files as a gzip-only client gets them (the browser above chose brotli where it could).
+    let gzipBytes = 0;
+    for (const file of load.files) {
+      const res = await fixture.t.request({ method: 'GET', url: file, headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(res.headers['content-encoding'], 'gzip', file);
+      gzipBytes += res.rawPayload.length;
+    }
     const report = {
       ...load,
+      gzipBodyKB: +(gzipBytes / KB).toFixed(1),
       encodings: Object.fromEntries(encodings),
       transferredKB: +(load.transferredBytes / KB).toFixed(1),
       decodedKB: +(load.decodedBytes / KB).toFixed(1),
@@ -138,7 +148,7 @@ describe('the playground in headless Chromium', () => {
     };
     console.log(
       `# playground first load: ${report.transferredKB} KB transferred (${report.decodedKB} KB uncompressed, ` +
-        `${load.files.length} files), usable after ${report.readyMs} ms (load event ${Math.round(load.loadEventMs)} ms); encodings ${JSON.stringify(report.encodings)}`,
+        `${load.files.length} files; bodies gzip-only ${report.gzipBodyKB} KB), usable after ${report.readyMs} ms (HTML in ${Math.round(load.htmlMs)} ms, script in ${Math.round(load.scriptMs)} ms, load event ${Math.round(load.loadEventMs)} ms); encodings ${JSON.stringify(report.encodings)}`,
     );
     await writeFile(path.join(SHOTS, 'first-load.json'), JSON.stringify(report, null, 2));
     assert.ok(load.files.some((f) => f.endsWith('.js')) && load.files.some((f) => f.endsWith('.css')), 'the bundle and stylesheet loaded');
@@ -146,6 +156,7 @@ describe('the playground in headless Chromium', () => {
       assert.match(encodings.get(file) ?? '', /^(gzip|br)$/, `${file} was sent compressed`);
     }
     assert.ok(load.transferredBytes > 0 && load.transferredBytes < 150 * KB, `first load ${report.transferredKB} KB, budget 150 KB`);
+    assert.ok(gzipBytes < 150 * KB, `first load with gzip ${report.gzipBodyKB} KB, budget 150 KB`);
     assert.ok(Number.isFinite(load.readyMs), 'the app marked itself ready');
     await s.context.close();
   });
@@ -344,6 +355,20 @@ describe('the playground in headless Chromium', () => {
     assert.deepEqual(found.images, ['<img src="x">'], 'the image is kept, inert');
     assert.equal(s.context.pages().length, 1, 'no window was opened by a link');
     await s.shot('after-clicks');
+    await s.context.close();
+  });
+
+  test('a 429 is shown with the API message and how long to wait', async () => {
+    const s = await session('rate-limited');
+    await connect(s);
+    // The fake answers 429; the service (OPENAI_MAX_RETRIES=0 here) passes it on with Retry-After.
+    await send(s.page, '[[error:429]] too many');
+    const alert = s.page.getByRole('alert');
+    await alert.getByText('429 upstream_rate_limited').waitFor();
+    assert.match(await alert.innerText(), /Try again in \d+ s\./);
+    assert.equal(await s.page.getByRole('button', { name: 'Send' }).isDisabled(), true, 'the field was emptied, nothing in flight');
+    assert.equal(await s.page.getByRole('button', { name: 'Stop' }).isDisabled(), true);
+    await s.shot('429');
     await s.context.close();
   });
 });
