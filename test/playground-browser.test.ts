@@ -88,7 +88,7 @@ async function send(page: Page, text: string): Promise<void> {
 const lastReply = (page: Page) => page.getByRole('article', { name: 'Assistant' }).last();
 async function waitForReplyEnd(page: Page): Promise<void> {
   await page.locator('article[aria-label="Assistant"][aria-busy="false"]').last().waitFor();
-  await page.waitForFunction(() => !document.querySelector('article[aria-busy="true"]'));
+  await page.locator('article[aria-busy="true"]').waitFor({ state: 'detached' });
 }
 
 /** Polls the API until `check` holds (the server stores a cut-off reply when it sees the disconnect). */
@@ -102,35 +102,64 @@ async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolea
   }
 }
 
+interface FirstLoad {
+  files: string[];
+  transferredBytes: number;
+  decodedBytes: number;
+  /** When the app had rendered (its performance mark), from the navigation's start. */
+  readyMs: number;
+  htmlMs: number;
+  scriptMs: number;
+}
+
+/** Loads the page and reads the browser's own timings and sizes (Resource Timing). */
+async function firstLoad(page: Page): Promise<FirstLoad> {
+  await page.goto(baseUrl);
+  await page.getByRole('textbox', { name: 'API key' }).waitFor();
+  // The Markdown chunk is fetched after the first render: part of the first load too.
+  await page.waitForLoadState('networkidle');
+  return page.evaluate(() => {
+    // Runs in the page: its globals, which this file's (Node) types do not know.
+    type Timing = { name: string; transferSize: number; decodedBodySize: number; responseEnd: number; startTime: number };
+    const { performance } = globalThis as unknown as { performance: { getEntriesByType(type: string): Timing[]; getEntriesByName(name: string): Timing[] } };
+    const navigation = performance.getEntriesByType('navigation')[0]!;
+    const resources = performance.getEntriesByType('resource');
+    const all = [navigation, ...resources];
+    return {
+      files: all.map((e) => new URL(e.name).pathname),
+      transferredBytes: all.reduce((sum, e) => sum + e.transferSize, 0),
+      decodedBytes: all.reduce((sum, e) => sum + e.decodedBodySize, 0),
+      readyMs: performance.getEntriesByName('playground-ready')[0]?.startTime ?? Number.NaN,
+      htmlMs: navigation.responseEnd,
+      scriptMs: resources.find((e) => /\/index-[^/]*\.js$/.test(e.name))?.responseEnd ?? Number.NaN,
+    };
+  });
+}
+
 describe('the playground in headless Chromium', () => {
   test('first load: what is transferred (compressed) and when the page is usable', async () => {
-    // The first page a freshly started browser renders pays for starting its renderer; that
-    // is the browser's cost, not the page's. Load once in a throwaway context, then measure in
-    // a new one, whose cache is empty as a first visit's is.
+    // The first page a freshly started browser renders pays for starting its renderer: the
+    // browser's cost, not the page's. One throwaway load first, then LOADS loads, each in a new
+    // context whose cache is empty as a first visit's is; the machine is shared and noisy, so
+    // the median is reported beside the fastest and slowest.
+    const LOADS = 5;
     const warmUp = await browser.newContext();
     await (await warmUp.newPage()).goto(baseUrl);
     await warmUp.close();
     const s = await session('first-load');
-    const encodings = new Map<string, string>();
-    s.page.on('response', (response) => encodings.set(new URL(response.url()).pathname, response.headers()['content-encoding'] ?? 'none'));
-    await s.page.goto(baseUrl);
-    await s.page.getByRole('textbox', { name: 'API key' }).waitFor();
-    await s.page.waitForLoadState('load');
-    const load = await s.page.evaluate(() => {
-      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
-      const resources = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
-      const all = [navigation, ...resources];
-      return {
-        files: all.map((e) => new URL(e.name).pathname),
-        transferredBytes: all.reduce((sum, e) => sum + e.transferSize, 0),
-        decodedBytes: all.reduce((sum, e) => sum + e.decodedBodySize, 0),
-        readyMs: performance.getEntriesByName('playground-ready')[0]?.startTime ?? Number.NaN,
-        loadEventMs: navigation.loadEventEnd,
-        htmlMs: navigation.responseEnd,
-        scriptMs: Math.max(...resources.filter((e) => e.name.endsWith('.js')).map((e) => e.responseEnd)),
-      };
-    });
-    await s.shot('loaded');
+    await s.context.close();
+    const loads: FirstLoad[] = [];
+    let encodings = new Map<string, string>();
+    for (let i = 0; i < LOADS; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      encodings = new Map();
+      page.on('response', (response) => encodings.set(new URL(response.url()).pathname, response.headers()['content-encoding'] ?? 'none'));
+      loads.push(await firstLoad(page));
+      if (i === 0) await page.screenshot({ path: path.join(SHOTS, 'first-load-01-loaded.png') });
+      await context.close();
+    }
+    const load = loads[0]!;
     // The same files as a gzip-only client gets them (the browser above chose brotli where it could).
     let gzipBytes = 0;
     for (const file of load.files) {
@@ -138,27 +167,33 @@ describe('the playground in headless Chromium', () => {
       assert.equal(res.headers['content-encoding'], 'gzip', file);
       gzipBytes += res.rawPayload.length;
     }
+    const ready = loads.map((l) => Math.round(l.readyMs)).sort((a, b) => a - b);
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const report = {
-      ...load,
-      gzipBodyKB: +(gzipBytes / KB).toFixed(1),
+      files: load.files,
       encodings: Object.fromEntries(encodings),
       transferredKB: +(load.transferredBytes / KB).toFixed(1),
-      decodedKB: +(load.decodedBytes / KB).toFixed(1),
-      readyMs: Math.round(load.readyMs),
+      gzipBodiesKB: +(gzipBytes / KB).toFixed(1),
+      uncompressedKB: +(load.decodedBytes / KB).toFixed(1),
+      usableMs: { median: median(ready), min: ready[0], max: ready.at(-1), all: ready },
+      htmlMsMedian: Math.round(median(loads.map((l) => l.htmlMs))),
+      scriptMsMedian: Math.round(median(loads.map((l) => l.scriptMs))),
     };
     console.log(
-      `# playground first load: ${report.transferredKB} KB transferred (${report.decodedKB} KB uncompressed, ` +
-        `${load.files.length} files; bodies gzip-only ${report.gzipBodyKB} KB), usable after ${report.readyMs} ms (HTML in ${Math.round(load.htmlMs)} ms, script in ${Math.round(load.scriptMs)} ms, load event ${Math.round(load.loadEventMs)} ms); encodings ${JSON.stringify(report.encodings)}`,
+      `# playground first load: ${report.transferredKB} KB transferred (${report.uncompressedKB} KB uncompressed, ` +
+        `${load.files.length} files; gzip-only bodies ${report.gzipBodiesKB} KB); usable after ${report.usableMs.median} ms median ` +
+        `of ${LOADS} (${report.usableMs.min}–${report.usableMs.max} ms; HTML in ${report.htmlMsMedian} ms, main script in ` +
+        `${report.scriptMsMedian} ms); encodings ${JSON.stringify(report.encodings)}`,
     );
     await writeFile(path.join(SHOTS, 'first-load.json'), JSON.stringify(report, null, 2));
-    assert.ok(load.files.some((f) => f.endsWith('.js')) && load.files.some((f) => f.endsWith('.css')), 'the bundle and stylesheet loaded');
+    assert.ok(load.files.some((f) => /\/index-.*\.js$/.test(f)) && load.files.some((f) => f.endsWith('.css')), 'the bundle and stylesheet loaded');
+    assert.ok(load.files.some((f) => /\/markdown-.*\.js$/.test(f)), 'the Markdown renderer loaded');
     for (const file of load.files.filter((f) => f.startsWith('/assets/'))) {
       assert.match(encodings.get(file) ?? '', /^(gzip|br)$/, `${file} was sent compressed`);
     }
     assert.ok(load.transferredBytes > 0 && load.transferredBytes < 150 * KB, `first load ${report.transferredKB} KB, budget 150 KB`);
-    assert.ok(gzipBytes < 150 * KB, `first load with gzip ${report.gzipBodyKB} KB, budget 150 KB`);
-    assert.ok(Number.isFinite(load.readyMs), 'the app marked itself ready');
-    await s.context.close();
+    assert.ok(gzipBytes < 150 * KB, `first load with gzip ${report.gzipBodiesKB} KB, budget 150 KB`);
+    assert.ok(loads.every((l) => Number.isFinite(l.readyMs)), 'the app marked itself ready');
   });
 
   test('a wrong key shows the API 401 message, and nothing is kept', async () => {
@@ -170,7 +205,7 @@ describe('the playground in headless Chromium', () => {
     await alert.getByText('Missing or unknown API key').waitFor();
     assert.match(await alert.innerText(), /401 unauthorized/);
     assert.equal(await s.page.getByRole('list', { name: 'Conversations' }).count(), 0, 'not connected');
-    assert.equal(await s.page.evaluate(() => sessionStorage.getItem('playground.apiKey')), null);
+    assert.equal(await s.page.evaluate(() => (globalThis as any).sessionStorage.getItem('playground.apiKey')), null);
     await s.shot('401');
     await s.context.close();
   });
@@ -179,12 +214,12 @@ describe('the playground in headless Chromium', () => {
     const s = await session('chat');
     await connect(s);
     await s.shot('connected');
-    assert.equal(await s.page.evaluate(() => sessionStorage.getItem('playground.apiKey')), s.apiKey, 'the key is kept in sessionStorage');
+    assert.equal(await s.page.evaluate(() => (globalThis as any).sessionStorage.getItem('playground.apiKey')), s.apiKey, 'the key is kept in sessionStorage');
 
     await send(s.page, 'alpha beta gamma delta epsilon zeta eta theta iota kappa [[chunk-delay:80]]');
     // Part of the reply is on the page while the rest is still coming.
     await s.page.waitForFunction(() => {
-      const article = document.querySelector('article[aria-label="Assistant"][aria-busy="true"]');
+      const article = (globalThis as any).document.querySelector('article[aria-label="Assistant"][aria-busy="true"]');
       const text = article?.textContent ?? '';
       return text.includes('You said: alpha') && !text.includes('kappa');
     });
@@ -224,7 +259,7 @@ describe('the playground in headless Chromium', () => {
     const s = await session('stop');
     await connect(s);
     await send(s.page, '[[words:2000]] [[chunk-delay:50]]');
-    await s.page.waitForFunction(() => document.querySelector('article[aria-busy="true"]')?.textContent?.includes('w3 '));
+    await s.page.locator('article[aria-busy="true"]', { hasText: 'w3 ' }).waitFor();
     await s.page.getByRole('button', { name: 'Stop' }).click();
     await lastReply(s.page).getByText('incomplete', { exact: true }).waitFor();
     assert.match(await lastReply(s.page).innerText(), /Stopped/);
@@ -342,12 +377,19 @@ describe('the playground in headless Chromium', () => {
       assert.ok(href === null || !/^\s*javascript:/i.test(href), `${name} has no javascript: href (${href})`);
       await link.click();
     }
-    const found = await s.page.evaluate(() => ({
-      pwned: (window as any).__pwned ?? null,
-      handlers: [...document.querySelectorAll('.markdown *')].flatMap((el) => [...el.attributes].map((a) => a.name)).filter((n) => n.startsWith('on')),
-      scripts: document.querySelectorAll('.markdown script').length,
-      images: [...document.querySelectorAll('.markdown img')].map((img) => img.outerHTML),
-    }));
+    // Runs in the page (no named helpers inside: tsx would wrap them in a __name the page lacks).
+    type Element = { outerHTML: string; attributes: Iterable<{ name: string }> };
+    const found = await s.page.evaluate(() => {
+      const { document, __pwned } = globalThis as any;
+      return {
+        pwned: __pwned ?? null,
+        handlers: ([...document.querySelectorAll('.markdown *')] as Element[])
+          .flatMap((el) => [...el.attributes].map((a) => a.name))
+          .filter((n) => n.startsWith('on')),
+        scripts: document.querySelectorAll('.markdown script').length as number,
+        images: ([...document.querySelectorAll('.markdown img')] as Element[]).map((img) => img.outerHTML),
+      };
+    });
     assert.equal(found.pwned, null, 'no payload ran');
     assert.deepEqual(s.dialogs, [], 'no dialog opened');
     assert.deepEqual(found.handlers, [], 'no event-handler attribute reached the DOM');

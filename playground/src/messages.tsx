@@ -1,5 +1,4 @@
-import { useEffect, useMemo, useRef } from 'preact/hooks';
-import { renderMarkdown } from './markdown.js';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { MessageView, ToolCallView } from './turns.js';
 
 const json = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value, null, 2));
@@ -23,9 +22,23 @@ function ToolCall({ call }: { call: ToolCallView }) {
   );
 }
 
-/** Model output: sanitised Markdown (see markdown.ts), re-rendered as the text grows. */
+/**
+ * The Markdown renderer (marked + DOMPurify, two thirds of the code) is a chunk of its own,
+ * fetched after the first render, so the page is usable before it arrives.
+ */
+let renderMarkdown: ((text: string) => string) | undefined;
+const markdownLoaded = import('./markdown.js').then((module) => {
+  renderMarkdown = module.renderMarkdown;
+});
+
+/** Model output: sanitised Markdown (see markdown.ts), re-rendered as the text grows; plain text until the renderer is here. */
 function Markdown({ text }: { text: string }) {
-  const html = useMemo(() => renderMarkdown(text), [text]);
+  const [ready, setReady] = useState(renderMarkdown !== undefined);
+  useEffect(() => {
+    if (!ready) void markdownLoaded.then(() => setReady(true));
+  }, [ready]);
+  const html = useMemo(() => (ready ? renderMarkdown!(text) : undefined), [text, ready]);
+  if (html === undefined) return <p class="text">{text}</p>;
   return <div class="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
 }
 
