@@ -19,6 +19,7 @@ import { conversationRoutes } from './http/routes/conversations.js';
 import { healthRoutes } from './http/routes/health.js';
 import { openaiCompatibleRoutes } from './http/routes/openai-compatible.js';
 import { searchRoutes } from './http/routes/search.js';
+import { streamRoutes } from './http/routes/streams.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { connectRedis } from './limits/redis-connection.js';
 import { createMetrics } from './observability/metrics.js';
@@ -76,6 +77,14 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     storage,
     transport,
     observeModelCall: modelCallObserver(app.log, metrics),
+    redis,
+    shutdownSignal: app.shutdownSignal,
+    log: app.log,
+  });
+  // Streams with nobody attached (background, resumable in their grace) hold no connection: close waits for them.
+  app.addHook('onClose', async () => {
+    await services.streams.drain();
+    await services.streams.close();
   });
   metrics?.watchSearchIndex(services.search.indexBytes);
 
@@ -87,6 +96,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
     await authenticated.register(taskRoutes(services));
     await authenticated.register(chatRoutes(services));
     await authenticated.register(agentRoutes(services));
+    await authenticated.register(streamRoutes(services));
     await authenticated.register(searchRoutes(services));
     await authenticated.register(openaiCompatibleRoutes(services));
   });

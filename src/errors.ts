@@ -76,6 +76,13 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** A stream's log is gone: STREAM_RETENTION_SECONDS passed after its end. */
+export class StreamExpiredError extends AppError {
+  constructor() {
+    super(410, 'stream_expired', 'The stream ended longer ago than STREAM_RETENTION_SECONDS and is no longer kept');
+  }
+}
+
 // --- model calls -------------------------------------------------------------
 export class ContextLengthExceededError extends AppError {
   constructor(message = "The message does not fit the model's context budget", options?: { cause?: unknown }) {

@@ -49,7 +49,9 @@ export function timeToFirstToken(agent: http.Agent, target: StreamTarget): Promi
           for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
             const event = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            if (event.startsWith('data: ') && target.isFirstToken(event.slice(6))) {
+            // Our events carry an `id:` line before their data (resumable streams).
+            const data = event.split('\n').find((line) => line.startsWith('data: '));
+            if (data && target.isFirstToken(data.slice(6))) {
               first = performance.now() - started;
               buffer = '';
               return;

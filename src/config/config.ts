@@ -91,6 +91,15 @@ const envSchema = z.object({
    * database instead. 0 turns the indexes off. Default: 256 MB.
    */
   SEARCH_INDEX_MEMORY_MB: int(0, 1_000_000).default(256),
+  /** How long an ended stream's events stay readable (GET /streams/{id}); after it, 410 stream_expired. Default: 600 s. */
+  STREAM_RETENTION_SECONDS: num(0.01, 7 * 86_400).default(600),
+  /** How long a `resumable` stream keeps producing after its last reader left. Default: 15 s. */
+  STREAM_RESUME_GRACE_SECONDS: num(0, 3600).default(15),
+  /**
+   * The producer's lease (with REDIS_URL): renewed while it runs; when it lapses with no end,
+   * another instance ends the stream with stream_lost. Default: 10 s.
+   */
+  STREAM_LEASE_SECONDS: num(0.1, 3600).default(10),
   /** Serves GET /metrics and records request, upstream and stream metrics. Default: true. */
   METRICS_ENABLED: bool(true),
   /** Comma-separated allowed origins. Default: none (no cross-origin access). */
@@ -126,6 +135,8 @@ export interface Config {
   redisKeyPrefix: string;
   rateLimit: { enabled: boolean; perMinute: number; tokensPerMinute: number | undefined; failOpen: boolean };
   metricsEnabled: boolean;
+  /** Resumable streams (see streams/stream-hub.ts). */
+  streams: { retentionMs: number; resumeGraceMs: number; leaseMs: number };
   shutdownGraceMs: number;
   historyMaxTokens: number;
   agentMaxIterations: number;
@@ -181,6 +192,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       failOpen: e.RATE_LIMIT_FAIL_OPEN,
     },
     metricsEnabled: e.METRICS_ENABLED,
+    streams: {
+      retentionMs: Math.round(e.STREAM_RETENTION_SECONDS * 1000),
+      resumeGraceMs: Math.round(e.STREAM_RESUME_GRACE_SECONDS * 1000),
+      leaseMs: Math.round(e.STREAM_LEASE_SECONDS * 1000),
+    },
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     historyMaxTokens: e.HISTORY_MAX_TOKENS,
     agentMaxIterations: e.AGENT_MAX_ITERATIONS,

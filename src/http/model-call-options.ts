@@ -6,6 +6,10 @@ import { abortOnDisconnect } from './client-disconnect.js';
  * What a route hands a service for its model calls: the abort signal (client gone,
  * shutdown), the request id sent upstream, and the key's token budget.
  */
-export function modelCallOptions(request: FastifyRequest, reply: FastifyReply): CallOptions & { signal: AbortSignal } {
-  return { signal: abortOnDisconnect(reply), requestId: String(request.id), budget: request.tokenBudget };
+export function modelCallOptions(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  signal: AbortSignal = abortOnDisconnect(reply),
+): CallOptions & { signal: AbortSignal } {
+  return { signal, requestId: String(request.id), budget: request.tokenBudget };
 }

@@ -2,6 +2,10 @@ import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, InternalError } from '../errors.js';
 import { isAbort } from '../upstream/error-mapping.js';
+import type { LoggedEvent, StreamHub, StreamKind, StreamPolicy, StreamProducer } from '../streams/stream-hub.js';
+import type { CallOptions } from '../upstream/model-call.js';
+import { abortOnDisconnect } from './client-disconnect.js';
+import { modelCallOptions } from './model-call-options.js';
 import { toOpenAIError } from './openai-errors.js';
 
 /**
@@ -45,6 +49,15 @@ export class SseWriter {
     }
   }
 
+  /** Writes one logged event: its seq as the SSE `id:` (what a client resumes from), its `event:` name if any, its data. */
+  async sendLogged(logged: LoggedEvent): Promise<void> {
+    if (this.closed) return;
+    const name = logged.event === undefined ? '' : `event: ${logged.event}\n`;
+    if (!this.response.write(`id: ${logged.seq}\n${name}data: ${logged.data}\n\n`)) {
+      await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]);
+    }
+  }
+
   end(): void {
     if (!this.closed) this.response.end();
   }
@@ -53,37 +66,108 @@ export class SseWriter {
 /** What the services' event streams have in common: a type, and for failures a code and message. */
 export type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
 
+/** Which log a service's event stream goes to, and what a disconnect does to it. */
+export interface LogTarget {
+  hub: StreamHub;
+  kind: StreamKind;
+  policy: StreamPolicy;
+}
+
 /**
- * Writes a service's event stream as the contract's SSE: `{"conversation_id"}` first,
- * one `data:` line per event (`payload` maps an event to its body), then `[DONE]`;
- * an `error` event becomes `{"error","code"}` and ends the stream without `[DONE]`.
- * Events are drained even after a disconnect: the abort ends them quickly, and the
- * service stores what it must on the way out.
+ * Serves a service's event stream (/chat/stream, /agent/stream) through its stream log
+ * (resumable streams): `start` begins the service's stream with the signal its model calls
+ * must follow; a failure before its first event is a plain error response. Then the events
+ * go into the log, `{"conversation_id","stream_id"}` first, one `data:` event each (`payload`
+ * maps an event to its body), then `[DONE]`; an `error` event becomes `{"error","code"}` and
+ * ends the log without `[DONE]`, and so does a stream cut by an abort (policy, cancel,
+ * shutdown). The request is the log's first reader: every event it gets carries its seq as
+ * `id:`. Its leaving is the policy's business (the hub's reader rule), not an abort here.
  */
 export async function writeEventStream<E extends StreamEvent>(
   request: FastifyRequest,
   reply: FastifyReply,
-  conversationId: string,
-  events: AsyncIterable<E>,
+  target: LogTarget,
+  start: (options: CallOptions & { signal: AbortSignal }) => Promise<{ conversationId: string; events: AsyncIterable<E> }>,
   payload: (event: Exclude<E, { type: 'error' }>) => unknown,
+): Promise<void> {
+  const disconnected = abortOnDisconnect(reply);
+  const upstream = new AbortController();
+  // Until the stream exists, a client leaving aborts it (a background one only stops for shutdown).
+  const cutEarly = target.policy === 'background' ? request.server.shutdownSignal : disconnected;
+  const abortEarly = () => upstream.abort(cutEarly.reason);
+  cutEarly.addEventListener('abort', abortEarly, { once: true });
+  let stream: { conversationId: string; events: AsyncIterable<E> };
+  try {
+    stream = await start(modelCallOptions(request, reply, upstream.signal));
+  } finally {
+    cutEarly.removeEventListener('abort', abortEarly);
+  }
+  const userId = request.user.id;
+  const producer = await target.hub.open({
+    userId,
+    kind: target.kind,
+    policy: target.policy,
+    context: { conversationId: stream.conversationId },
+  });
+  const stop = () => upstream.abort(producer.signal.reason);
+  if (producer.signal.aborted) stop();
+  else producer.signal.addEventListener('abort', stop, { once: true });
+  void produce(request, producer, { conversation_id: stream.conversationId, stream_id: producer.id }, stream.events, payload, upstream);
+  await writeLoggedStream(request, reply, target.hub.read(userId, producer.id, { after: 0, signal: disconnected }), disconnected);
+}
+
+/** Writes a log's events as they come, until its end or the client leaving (`disconnected`). */
+export async function writeLoggedStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  events: AsyncIterable<LoggedEvent>,
+  disconnected: AbortSignal = abortOnDisconnect(reply),
 ): Promise<void> {
   const sse = new SseWriter(request, reply);
   try {
-    await sse.send({ conversation_id: conversationId });
+    for await (const event of events) {
+      await sse.sendLogged(event);
+      if (disconnected.aborted) break;
+    }
+  } catch (error) {
+    request.log.error({ err: error }, 'reading the stream log failed');
+  } finally {
+    sse.end();
+  }
+}
+
+/**
+ * The producer's side: the service's events into the log. A log that refuses an event
+ * (Redis away) stops the model call; the service then stores what arrived, as on any abort.
+ * `end()` always runs, so readers finish.
+ */
+async function produce<E extends StreamEvent>(
+  request: FastifyRequest,
+  producer: StreamProducer,
+  first: { conversation_id: string; stream_id: string },
+  events: AsyncIterable<E>,
+  payload: (event: Exclude<E, { type: 'error' }>) => unknown,
+  upstream: AbortController,
+): Promise<void> {
+  try {
+    await producer.append(JSON.stringify(first));
     let failed = false;
     for await (const event of events) {
       if (isErrorEvent(event)) {
         failed = true;
         if (event.code === 'internal_error') request.log.error({ err: event.cause }, 'stream failed');
-        await sse.send({ error: event.message, code: event.code });
+        await producer.append(JSON.stringify({ error: event.message, code: event.code }));
       } else {
-        await sse.send(payload(event as Exclude<E, { type: 'error' }>));
+        await producer.append(JSON.stringify(payload(event as Exclude<E, { type: 'error' }>)));
       }
     }
-    // A stream cut by shutdown ends without [DONE], so the client knows it is incomplete.
-    if (!failed && !request.server.shutdownSignal?.aborted) await sse.send('[DONE]');
+    // A stream cut by an abort (shutdown, cancel, readers gone) ends without [DONE], so readers know it is incomplete.
+    if (!failed && !upstream.signal.aborted) await producer.append('[DONE]');
+  } catch (error) {
+    upstream.abort(error);
+    request.log.error({ err: error, stream_id: producer.id }, 'writing the stream log failed');
   } finally {
-    sse.end();
+    await producer.end().catch((error: unknown) => request.log.error({ err: error, stream_id: producer.id }, 'ending the stream log failed'));
   }
 }
 

@@ -1,4 +1,7 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/config.js';
+import type { RedisConnection } from '../limits/redis-connection.js';
+import { streamHub } from '../streams/open-stream-hub.js';
 import type { Storage } from '../storage/storage.js';
 import { chatModel } from '../upstream/chat-model.js';
 import { embeddingModel } from '../upstream/embedding-model.js';
@@ -8,6 +11,7 @@ import { agentService } from './agent/agent-service.js';
 import { taskTools } from './agent/tools.js';
 import { chatService } from './chat-service.js';
 import { historyCache } from './history-cache.js';
+import { lostReplyHandler } from './lost-reply-handler.js';
 import { loadTokenCounter } from './token-counter.js';
 import { conversationService } from './conversation-service.js';
 import { embeddingWorker } from './embedding-worker.js';
@@ -25,6 +29,11 @@ export async function createServices(deps: {
   transport: Transport | undefined;
   /** Told about every finished model call (metrics, the per-call log line). */
   observeModelCall?: ModelCallObserver | undefined;
+  /** Shared with other instances when set: stream logs live in Redis. */
+  redis?: RedisConnection | undefined;
+  /** Fires when the shutdown grace is over: running streams stop. */
+  shutdownSignal?: AbortSignal | undefined;
+  log?: FastifyBaseLogger | undefined;
 }) {
   const { config, storage } = deps;
   const tokens = await loadTokenCounter(config.openai.model);
@@ -34,6 +43,10 @@ export async function createServices(deps: {
   const tasks = taskService(storage, embeddings);
   const history = historyCache({ storage, coverTokens: config.historyMaxTokens });
   const chat = chatService({ storage, model, tokens, history, config });
+  const streams = streamHub(config, deps.redis, { shutdownSignal: deps.shutdownSignal, log: deps.log });
+  const lostReply = lostReplyHandler(chat);
+  streams.onLost('chat', lostReply);
+  streams.onLost('agent', lostReply);
   const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {
     users: userService(storage),
@@ -46,6 +59,8 @@ export async function createServices(deps: {
     /** The OpenAI-compatible relay (/v1). */
     gateway: gatewayService({ transport: deps.transport, observe: deps.observeModelCall, defaultMaxTokens: config.openai.maxTokens }),
     agent: agentService({ chat, model, tools: taskTools(tasks, search), config }),
+    /** Every SSE stream's event log (resumable streams); drained and closed with the app. */
+    streams,
   };
 }
 

@@ -85,10 +85,20 @@ export interface StreamHub {
    * stream's policy until the iteration stops (break, return, or `signal`).
    */
   read(userId: string, id: string, options: { after: number; signal?: AbortSignal }): AsyncIterable<LoggedEvent>;
+  /**
+   * Throws what `read` would (NotFoundError, StreamExpiredError) without reading: lets a route
+   * answer 404/410 as a plain response before it commits to an event stream.
+   */
+  check(userId: string, id: string): Promise<void>;
   /** Stops a running stream from any instance; NotFoundError as for `read`. False when it had already ended. */
   cancel(userId: string, id: string): Promise<boolean>;
   /** Registers how streams of a kind are settled when their producer dies. */
   onLost(kind: StreamKind, handler: LostStreamHandler): void;
+  /**
+   * Resolves once every producer opened on this instance has ended: graceful shutdown waits
+   * on it, so background streams finish (or are cut when the hub's shutdown signal fires).
+   */
+  drain(): Promise<void>;
   /** Stops sweeping and following; running producers are aborted. */
   close(): Promise<void>;
 }

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { StreamHub } from '../../streams/stream-hub.js';
 import type { AgentService } from '../../services/agent/agent-service.js';
 import { modelCallOptions } from '../model-call-options.js';
 import { chatBody, errorResponses, eventStream } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
+import { streamPolicy, streamPolicyFields } from './streams.js';
 
 const jsonObject = z.record(z.string(), z.unknown());
 const toolCallBody = z.object({
@@ -22,8 +24,8 @@ const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
 const tags = ['agent'];
 const security = [{ bearerAuth: [] }];
 
-export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZod {
-  const { agent } = deps;
+export function agentRoutes(deps: { agent: AgentService; streams: StreamHub }): FastifyPluginAsyncZod {
+  const { agent, streams } = deps;
   return async (app) => {
     app.post(
       '/agent',
@@ -67,17 +69,14 @@ export function agentRoutes(deps: { agent: AgentService }): FastifyPluginAsyncZo
             'Events: {"conversation_id"} first, then {"content"} deltas, {"tool_call":{"name","arguments"}} once a call is ' +
             'complete, {"tool_result":{"name","result"}}, {"usage"} summed over every model call, and [DONE]. A failure ' +
             'before the first event is a normal error response; after it, an {"error","code"} event ends the stream.',
-          body: chatBody,
+          body: chatBody.extend(streamPolicyFields),
           response: { 200: eventStream, ...modelErrors },
         },
       },
       async (request, reply) => {
-        const options = modelCallOptions(request, reply);
-        const stream = await agent.stream(
-          { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
-          options,
-        );
-        await writeEventStream(request, reply, stream.conversationId, stream.events, (event) => {
+        const input = { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id };
+        const target = { hub: streams, kind: 'agent' as const, policy: streamPolicy(request.body) };
+        await writeEventStream(request, reply, target, (options) => agent.stream(input, options), (event) => {
           switch (event.type) {
             case 'content':
               return { content: event.content };

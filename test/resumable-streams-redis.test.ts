@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
+import { runAdmin } from './helpers/admin.js';
+import { TEST_DATABASES } from './helpers/databases.js';
+import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
+import { readSse, until, type SseEvent } from './helpers/sse-events.js';
+
+const REDIS = process.env.TEST_REDIS_URL;
+const joined = (events: SseEvent[]) =>
+  events
+    .map((e) => e.data?.content)
+    .filter((c): c is string => typeof c === 'string')
+    .join('');
+const ids = (events: SseEvent[]) => events.map((e) => e.id);
+const oneToN = (events: SseEvent[]) => events.map((_, i) => i + 1);
+
+for (const db of TEST_DATABASES) {
+  describe(`resumable streams across two instances sharing ${db.name} and Redis`, { skip: !REDIS && 'TEST_REDIS_URL not set' }, () => {
+    let fake: FakeOpenAI;
+    let database: Awaited<ReturnType<typeof db.create>>;
+    let env: Record<string, string>;
+    let a: ServerProcess;
+    let b: ServerProcess;
+    let key: string;
+    before(async () => {
+      fake = await startFakeOpenAI();
+      database = await db.create();
+      env = {
+        DATABASE_URL: database.url,
+        REDIS_URL: REDIS!,
+        REDIS_KEY_PREFIX: `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:`,
+        OPENAI_BASE_URL: fake.url,
+        OPENAI_API_KEY: 'sk-test',
+        STREAM_LEASE_SECONDS: '1',
+        STREAM_RESUME_GRACE_SECONDS: '0.3',
+        RATE_LIMIT_PER_MINUTE: '10000',
+      };
+      a = await startServerProcess(env);
+      b = await startServerProcess(env);
+      const created = await runAdmin(['create-user', 'streams'], { DATABASE_URL: database.url });
+      assert.equal(created.code, 0, created.stderr);
+      key = (JSON.parse(created.stdout) as { api_key: string }).api_key;
+    });
+    after(async () => {
+      await Promise.all([a, b].map((s) => s?.stop()));
+      await fake.close();
+      await database.drop();
+    });
+
+    const start = (at: ServerProcess, body: unknown, abort?: AbortController) =>
+      fetch(`${at.url}/chat/stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        ...(abort && { signal: abort.signal }),
+      });
+    const resume = (at: ServerProcess, id: string, after = 0) =>
+      fetch(`${at.url}/streams/${id}`, { headers: { authorization: `Bearer ${key}`, 'last-event-id': String(after) } });
+    const messagesOf = async (at: ServerProcess, id: string) =>
+      ((await (await fetch(`${at.url}/conversations/${id}/messages`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+        data: Array<{ role: string; content: string; status: string }>;
+      }).data;
+    const reply = (at: ServerProcess, id: string, status?: string) =>
+      until(async () => (await messagesOf(at, id)).find((m) => m.role === 'assistant' && (!status || m.status === status)), 'the stored reply');
+    async function leaveAfter(at: ServerProcess, body: unknown, n: number) {
+      const abort = new AbortController();
+      const res = await start(at, body, abort);
+      assert.equal(res.status, 200);
+      const seen = await readSse(res, { stopAfter: n, abort });
+      const first = seen[0]!.data as { conversation_id: string; stream_id: string };
+      return { seen, conversationId: first.conversation_id, streamId: first.stream_id };
+    }
+
+    test('disconnect from one instance after 3 events, reconnect to the other with Last-Event-ID: 3 → exactly the remaining events', async () => {
+      const { seen, conversationId, streamId } = await leaveAfter(a, { message: '[[words:40]] [[chunk-delay:20]] go', resumable: true }, 3);
+      const rest = await readSse(await resume(b, streamId, 3));
+      const all = [...seen, ...rest];
+      assert.deepEqual(ids(all), oneToN(all), 'no event lost or repeated');
+      assert.equal(rest.at(-1)!.data, '[DONE]');
+      const stored = await reply(b, conversationId);
+      assert.equal(stored.status, 'complete');
+      assert.equal(joined(all), stored.content);
+      assert.equal(stored.content.split(' ').length, 40);
+    });
+
+    test('a reader on the other instance keeps a resumable stream alive past its grace', async () => {
+      // The original leaves at once; the grace (0.3 s) is far shorter than the stream (~2 s).
+      const { seen, conversationId, streamId } = await leaveAfter(a, { message: '[[words:100]] [[chunk-delay:20]] go', resumable: true }, 2);
+      const rest = await readSse(await resume(b, streamId, 2));
+      const all = [...seen, ...rest];
+      assert.deepEqual(ids(all), oneToN(all));
+      assert.equal(rest.at(-1)!.data, '[DONE]');
+      const stored = await reply(a, conversationId);
+      assert.equal(stored.status, 'complete');
+      assert.equal(joined(all), stored.content);
+    });
+
+    test('a stream produced on one instance is cancelled from the other', async () => {
+      const before = fake.counters.abortedStreams;
+      const { conversationId, streamId } = await leaveAfter(a, { message: '[[words:300]] [[chunk-delay:20]] go', background: true }, 2);
+      const cancel = await fetch(`${b.url}/streams/${streamId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+      assert.deepEqual(await cancel.json(), { stream_id: streamId, cancelled: true });
+      await fake.waitFor((c) => c.abortedStreams === before + 1, 10_000);
+      const stored = await reply(b, conversationId, 'incomplete');
+      const replay = await readSse(await resume(b, streamId));
+      assert.notEqual(replay.at(-1)!.data, '[DONE]');
+      assert.equal(joined(replay), stored.content);
+    });
+
+    test('the producing process SIGKILLed mid-stream → a reader on the other instance gets stream_lost; the reply is stored incomplete with every delta it saw', async () => {
+      const victim = await startServerProcess(env);
+      try {
+        const { conversationId, streamId } = await leaveAfter(victim, { message: '[[words:2000]] [[chunk-delay:20]] go', background: true }, 1);
+        const res = await resume(b, streamId);
+        assert.equal(res.status, 200);
+        const reading = readSse(res);
+        // Let the reader on b see some deltas, then kill the producer without a chance to clean up.
+        await until(async () => ((await messagesOf(b, conversationId)).length > 0 ? true : undefined), 'the turn');
+        await new Promise((r) => setTimeout(r, 300));
+        victim.child.kill('SIGKILL');
+        await victim.exited;
+        const seen = await reading;
+        const last = seen.at(-1)!.data as { error?: string; code?: string };
+        assert.equal(last.code, 'stream_lost');
+        assert.ok(last.error);
+        assert.deepEqual(ids(seen), oneToN(seen));
+        const content = joined(seen);
+        assert.ok(content.length > 0, 'the reader saw deltas before the kill');
+        const stored = await reply(b, conversationId);
+        assert.equal(stored.status, 'incomplete');
+        assert.equal(stored.content, content);
+        // The log stays readable, ending the same way, from either instance.
+        const replay = await readSse(await resume(a, streamId));
+        assert.deepEqual(replay, seen);
+      } finally {
+        await victim.stop('SIGKILL');
+      }
+    });
+  });
+}
