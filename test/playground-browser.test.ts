@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -71,8 +72,8 @@ async function session(name: string): Promise<Session> {
   };
 }
 
-async function connect(s: Session): Promise<void> {
-  await s.page.goto(baseUrl);
+async function connect(s: Session, url = baseUrl): Promise<void> {
+  await s.page.goto(url);
   await s.page.getByRole('textbox', { name: 'API key' }).fill(s.apiKey);
   await s.page.getByRole('button', { name: 'Connect' }).click();
   await s.page.getByRole('list', { name: 'Conversations' }).waitFor({ state: 'attached' });
@@ -82,6 +83,44 @@ async function connect(s: Session): Promise<void> {
 async function send(page: Page, text: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
+}
+
+/**
+ * A TCP proxy in front of the server whose connections the test can cut, as a network does:
+ * the browser sees its stream break, the server sees its client go.
+ */
+async function cuttableProxy(target: string): Promise<{ url: string; connections: number; cut(): void; close(): Promise<void> }> {
+  const { port } = new URL(target);
+  const open = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((client) => {
+    connections += 1;
+    const upstream = net.connect(Number(port), '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        open.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    get connections() {
+      return connections;
+    },
+    cut: () => open.forEach((socket) => socket.destroy()),
+    close: async () => {
+      open.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 /** The last assistant message: its text once no reply is streaming any more. */
@@ -284,6 +323,32 @@ describe('the playground in headless Chromium', () => {
     await lastReply(s.page).getByText('incomplete', { exact: true }).waitFor();
     await s.shot('reopened-incomplete');
     await s.context.close();
+  });
+
+  test('a dropped connection is resumed from the last event received: the reply arrives whole, each word once', async () => {
+    const s = await session('resume');
+    const proxy = await cuttableProxy(baseUrl);
+    try {
+      await connect(s, proxy.url);
+      await send(s.page, '[[words:40]] [[chunk-delay:60]]');
+      await s.page.locator('article[aria-busy="true"]', { hasText: 'w5 ' }).waitFor();
+      const before = proxy.connections;
+      proxy.cut();
+      await lastReply(s.page).getByText('Resumed after a dropped connection').waitFor();
+      await s.shot('resumed');
+      await waitForReplyEnd(s.page);
+      const words = Array.from({ length: 40 }, (_, i) => `w${i + 1}`).join(' ');
+      assert.equal(await lastReply(s.page).locator('.markdown').innerText(), words, 'nothing lost, nothing repeated');
+      assert.equal(await lastReply(s.page).getByText('incomplete', { exact: true }).count(), 0);
+      assert.ok(proxy.connections > before, 'the page reconnected');
+      const conversation = (await s.api('/conversations')).data[0];
+      const stored = (await s.api(`/conversations/${conversation.id}/messages`)).data.find((m: any) => m.role === 'assistant');
+      assert.deepEqual([stored.status, stored.content], ['complete', words], 'the server kept generating and stored it whole');
+      await s.shot('resumed-done');
+    } finally {
+      await s.context.close();
+      await proxy.close();
+    }
   });
 
   test('with Agent on, the tool call and its result appear as they happen, and the task panel shows the task', async () => {

@@ -56,7 +56,21 @@ export type StreamEvent =
   | { type: 'tool_result'; name: string; result: unknown }
   | { type: 'usage'; usage: Usage }
   | { type: 'error'; code: string; message: string }
-  | { type: 'done' };
+  | { type: 'done' }
+  /** The connection dropped; the stream is being resumed from the last event received. */
+  | { type: 'reconnecting'; attempt: number }
+  /** Events flow again after a drop. */
+  | { type: 'resumed' }
+  /** The connection dropped and the stream could not be resumed. */
+  | { type: 'dropped' };
+
+/** How often a dropped stream is resumed before giving up (the server keeps it STREAM_RESUME_GRACE_SECONDS). */
+const MAX_RESUMES = 5;
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+  });
 
 /** An error answer of the API: its status, code and message, and for a 429 how long to wait. */
 export class ApiError extends Error {
@@ -88,10 +102,10 @@ async function toApiError(response: Response): Promise<ApiError> {
 export class Api {
   constructor(private readonly key: string) {}
 
-  private async send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  private async send(method: string, path: string, body?: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Response> {
     const response = await fetch(path, {
       method,
-      headers: { authorization: `Bearer ${this.key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      headers: { authorization: `Bearer ${this.key}`, ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
       ...(body !== undefined && { body: JSON.stringify(body) }),
       ...(signal && { signal }),
     });
@@ -134,29 +148,76 @@ export class Api {
     return this.json('POST', '/search/semantic', { query, top_k: topK });
   }
 
+  /** Stops a running stream wherever it runs; the server stores its reply incomplete. */
+  cancelStream(streamId: string): Promise<{ stream_id: string; cancelled: boolean }> {
+    return this.json('POST', `/streams/${encodeURIComponent(streamId)}/cancel`);
+  }
+
   /**
-   * POSTs to /chat/stream or /agent/stream and yields its events as they arrive. Aborting
-   * `signal` cuts the connection (the server then stores the reply incomplete); the
-   * generator ends with the AbortError.
+   * POSTs to /chat/stream or /agent/stream (resumable: the server keeps generating a while
+   * when the connection drops) and yields its events as they arrive. A connection that drops
+   * before [DONE] is resumed with GET /streams/{id} from the last event id received, so
+   * nothing is lost or repeated. Aborting `signal` ends the generator with the AbortError
+   * (Stop also cancels the stream: see cancelStream).
    */
   async *stream(
     path: '/chat/stream' | '/agent/stream',
     body: { message: string; conversation_id?: string },
     signal: AbortSignal,
   ): AsyncGenerator<StreamEvent> {
-    const response = await this.send('POST', path, body, signal);
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        const event = toStreamEvent(value.data);
-        if (event) yield event;
-        if (event?.type === 'done' || event?.type === 'error') return;
+    let response = await this.send('POST', path, { ...body, resumable: true }, signal);
+    let streamId: string | undefined;
+    let lastEventId: string | undefined;
+    let failures = 0;
+    for (;;) {
+      try {
+        for await (const message of readEvents(response)) {
+          if (message.id !== undefined) lastEventId = message.id;
+          const event = toStreamEvent(message.data);
+          if (!event) continue;
+          if (event.type === 'start') streamId = event.streamId;
+          if (failures > 0) {
+            failures = 0;
+            yield { type: 'resumed' };
+          }
+          yield event;
+          if (event.type === 'done' || event.type === 'error') return;
+        }
+      } catch (error) {
+        if (signal.aborted) throw error;
+        // Otherwise the connection broke mid-stream: resume below.
       }
-    } finally {
-      reader.releaseLock();
+      if (streamId === undefined || lastEventId === undefined || failures >= MAX_RESUMES) {
+        yield { type: 'dropped' };
+        return;
+      }
+      failures += 1;
+      yield { type: 'reconnecting', attempt: failures };
+      await sleep(250 * 2 ** (failures - 1), signal);
+      try {
+        response = await this.send('GET', `/streams/${encodeURIComponent(streamId)}`, undefined, signal, { 'last-event-id': lastEventId });
+      } catch (error) {
+        // The server answered (404, 410…): the stream cannot be resumed. A network failure is retried.
+        if (signal.aborted || error instanceof ApiError) throw error;
+        response = Response.error();
+      }
     }
+  }
+}
+
+/** The SSE messages of a response body (a failed response has none). */
+async function* readEvents(response: Response): AsyncGenerator<{ id?: string | undefined; data: string }> {
+  if (!response.body) return;
+  const reader = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    // Left early ([DONE] seen) or broken: let go of the connection.
+    await reader.cancel().catch(() => undefined);
   }
 }
 

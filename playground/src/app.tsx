@@ -33,6 +33,8 @@ export function App() {
   const [error, setError] = useState<string | null>(null);
   const [tasksVersion, setTasksVersion] = useState(0);
   const controller = useRef<AbortController | null>(null);
+  /** The running stream's id (from its first event): Stop cancels it on the server. */
+  const streamId = useRef<string | null>(null);
 
   const report = useCallback((e: unknown) => {
     if (!isAbort(e)) setError(describe(e));
@@ -112,6 +114,17 @@ export function App() {
         switch (event.type) {
           case 'start':
             setCurrentId(event.conversationId);
+            streamId.current = event.streamId ?? null;
+            break;
+          case 'reconnecting':
+            update((v) => ({ ...v, note: `The connection dropped; resuming (attempt ${event.attempt})…` }));
+            break;
+          case 'resumed':
+            update((v) => ({ ...v, note: 'Resumed after a dropped connection; nothing was lost.' }));
+            break;
+          case 'dropped':
+            ended = true;
+            update((v) => ({ ...v, status: 'incomplete', note: 'The connection dropped and the stream could not be resumed.' }));
             break;
           case 'content':
             update((v) => ({ ...v, content: v.content + event.content }));
@@ -136,7 +149,7 @@ export function App() {
             break;
         }
       }
-      if (!ended) update((v) => ({ ...v, status: 'incomplete', note: 'The connection dropped; what arrived is stored, marked incomplete.' }));
+      if (!ended) update((v) => ({ ...v, status: 'incomplete', note: 'The stream ended early.' }));
     } catch (e) {
       if (isAbort(e)) update((v) => ({ ...v, status: 'incomplete', note: 'Stopped; the reply is stored marked incomplete.' }));
       else {
@@ -144,11 +157,20 @@ export function App() {
         report(e);
       }
     } finally {
-      if (controller.current === abort) controller.current = null;
+      if (controller.current === abort) {
+        controller.current = null;
+        streamId.current = null;
+      }
       setStreaming(false);
       if (agent) setTasksVersion((n) => n + 1);
       loadConversations(api).catch(report);
     }
+  };
+
+  /** Stop: cancel the stream on the server (a resumable one would otherwise outlive the tab a while) and hang up. */
+  const stop = () => {
+    if (streamId.current) api.cancelStream(streamId.current).catch(report);
+    controller.current?.abort();
   };
 
   return (
@@ -184,7 +206,7 @@ export function App() {
               agent={agent}
               onAgentChange={setAgent}
               onSend={(text) => void send(text)}
-              onStop={() => controller.current?.abort()}
+              onStop={stop}
             />
           </section>
           <TasksPanel api={api} version={tasksVersion} onError={report} />
