@@ -27,15 +27,20 @@ function ToolCall({ call }: { call: ToolCallView }) {
  * fetched after the first render, so the page is usable before it arrives.
  */
 let renderMarkdown: ((text: string) => string) | undefined;
-const markdownLoaded = import('./markdown.js').then((module) => {
-  renderMarkdown = module.renderMarkdown;
-});
+const markdownLoaded = import('./markdown.js').then(
+  (module) => {
+    renderMarkdown = module.renderMarkdown;
+    return true;
+  },
+  // Not loaded (the network failed): model output stays plain text, which is safe too.
+  () => false,
+);
 
 /** Model output: sanitised Markdown (see markdown.ts), re-rendered as the text grows; plain text until the renderer is here. */
 function Markdown({ text }: { text: string }) {
   const [ready, setReady] = useState(renderMarkdown !== undefined);
   useEffect(() => {
-    if (!ready) void markdownLoaded.then(() => setReady(true));
+    if (!ready) void markdownLoaded.then(setReady);
   }, [ready]);
   const html = useMemo(() => (ready ? renderMarkdown!(text) : undefined), [text, ready]);
   if (html === undefined) return <p class="text">{text}</p>;
