@@ -31,6 +31,7 @@ describe('POST /agent/stream', () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
     const events = parseSse(await res.text()) as any[];
+    assert.deepEqual(Object.keys(events[0]), ['conversation_id', 'stream_id']);
 
     const kinds = events.map(kind).filter((k, i, all) => k !== 'content' || all[i - 1] !== 'content');
     assert.deepEqual(kinds, ['conversation_id', 'tool_call', 'tool_result', 'content', 'usage', '[DONE]']);

@@ -39,8 +39,15 @@ describe('POST /chat/stream', () => {
     assert.equal(res.headers.get('cache-control'), 'no-cache');
     assert.equal(res.headers.get('x-accel-buffering'), 'no');
     assert.ok(res.headers.get('x-request-id'));
-    const events = parseSse(await res.text()) as any[];
-    assert.ok(events[0].conversation_id);
+    const text = await res.text();
+    const events = parseSse(text) as any[];
+    assert.deepEqual(Object.keys(events[0]), ['conversation_id', 'stream_id']);
+    assert.ok(events[0].conversation_id && events[0].stream_id);
+    // Every event carries its sequence number as the SSE id, from 1 (resumable streams).
+    assert.deepEqual(
+      text.split('\n\n').filter(Boolean).map((block) => block.split('\n')[0]),
+      events.map((_, i) => `id: ${i + 1}`),
+    );
     const contents = events.filter((e) => typeof e?.content === 'string');
     assert.ok(contents.length > 1, 'more than one delta');
     assert.equal(contents.map((e) => e.content).join(''), 'You said: stream this please');

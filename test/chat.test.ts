@@ -97,7 +97,8 @@ for (const database of TEST_DATABASES) {
           // The stream had begun: it ends with the error event instead of [DONE].
           assert.equal(res.statusCode, 200);
           const events = res.body.trim().split('\n\n');
-          assert.equal(JSON.parse(events.at(-1)!.replace(/^data: /, '')).code, 'not_found', res.body);
+          const data = events.at(-1)!.split('\n').find((line) => line.startsWith('data: '))!;
+          assert.equal(JSON.parse(data.slice(6)).code, 'not_found', res.body);
           assert.ok(!res.body.includes('[DONE]'));
         }
         assert.equal((await f.t.request({ method: 'GET', url: `/conversations/${id}/messages`, key: alice })).statusCode, 404);

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, InternalError } from '../errors.js';
+import { AppError, InternalError, ServiceUnavailableError } from '../errors.js';
 import { isAbort } from '../upstream/error-mapping.js';
 import type { LoggedEvent, StreamHub, StreamKind, StreamPolicy, StreamProducer } from '../streams/stream-hub.js';
 import type { CallOptions } from '../upstream/model-call.js';
@@ -103,12 +103,16 @@ export async function writeEventStream<E extends StreamEvent>(
     cutEarly.removeEventListener('abort', abortEarly);
   }
   const userId = request.user.id;
-  const producer = await target.hub.open({
-    userId,
-    kind: target.kind,
-    policy: target.policy,
-    context: { conversationId: stream.conversationId },
-  });
+  let producer: StreamProducer;
+  try {
+    producer = await target.hub.open({ userId, kind: target.kind, policy: target.policy, context: { conversationId: stream.conversationId } });
+  } catch (error) {
+    // No log to write to (Redis away): the model call stops and the service stores what arrived, as on any abort.
+    upstream.abort(error);
+    for await (const _event of stream.events);
+    request.log.error({ err: error }, 'opening the stream log failed');
+    throw new ServiceUnavailableError('The stream log (Redis) is not answering; try again');
+  }
   const stop = () => upstream.abort(producer.signal.reason);
   if (producer.signal.aborted) stop();
   else producer.signal.addEventListener('abort', stop, { once: true });

@@ -144,7 +144,11 @@ interface RemoteReader {
  *   twice as late, so a late reader gets 410 rather than 404 meanwhile.
  */
 export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions): StreamHub {
-  const client: Redis = redis.client;
+  // Its own connection for log writes and reads: a slower timeout than the limiter's 1 s (a log write that
+  // times out cuts a stream, so it may wait out a busy moment), and no queueing behind the limiter's pipelines.
+  const client: Redis = redis.client.duplicate({ lazyConnect: true, enableOfflineQueue: true, commandTimeout: 10_000 });
+  client.on('error', (error: unknown) => redis.reportFailure(error));
+  const connected = client.connect().catch((error: unknown) => redis.reportFailure(error));
   const instance = randomUUID();
   const prefix = `${options.keyPrefix}stream:`;
   const keys = (id: string) => {
@@ -533,10 +537,11 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
       running.abortAll(new Error('stream hub closed'));
       for (const stream of followed.values()) for (const reader of stream.readers) reader.wake?.();
       idle?.();
-      await subscribed;
+      await Promise.all([subscribed, connected]);
       subscriber.disconnect();
       follower.disconnect();
       await following?.catch(() => {});
+      await client.quit().catch(() => client.disconnect());
     },
   };
 }

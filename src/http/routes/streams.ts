@@ -68,6 +68,7 @@ export function streamRoutes(deps: { streams: StreamHub }): FastifyPluginAsyncZo
           security,
           summary: 'Stop a running stream (from any instance); its reply is stored incomplete',
           params: idParams,
+          body: z.object({}).nullish().describe('No fields; the body may be omitted'),
           response: {
             200: z.object({
               stream_id: z.string(),
