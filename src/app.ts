@@ -12,6 +12,7 @@ import { registerModelCallLimits } from './http/model-call-limits.js';
 import { requestId } from './http/request-id.js';
 import { refuseNulCharacters } from './http/schemas.js';
 import { registerGracefulClose } from './http/shutdown.js';
+import { playgroundRoutes } from './http/playground.js';
 import { agentRoutes } from './http/routes/agent.js';
 import { chatRoutes } from './http/routes/chat.js';
 import { conversationRoutes } from './http/routes/conversations.js';
@@ -93,6 +94,7 @@ export async function buildApp({ config, storage, logStream }: AppOptions): Prom
 
   await app.register(healthRoutes({ readiness: readinessService({ storage, redis }) }));
   await app.register(adminRoutes({ adminApiKey: config.adminApiKey, users: services.users, usage: services.usage }));
+  await app.register(playgroundRoutes());
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', authenticate(services.users, services.jwt));
     await authenticated.register(conversationRoutes(services));
