@@ -97,7 +97,10 @@ for (const database of TEST_DATABASES) {
       const openai = await client();
       const created = await openai.responses.create({ model: 'gpt-4o-mini', input: '[[words:500]] [[chunk-delay:20]]', background: true });
       await f.fake.waitFor((c) => c.chatStreams === 1);
-      await sleep(100);
+      // Cancel once text has been logged (read from its event log), not after a guessed wait.
+      const following = await openai.responses.retrieve(created.id, { stream: true, starting_after: 0 });
+      let deltas = 0;
+      for await (const event of following) if (event.type === 'response.output_text.delta' && ++deltas === 2) break;
       const cancelled = await openai.responses.cancel(created.id);
       assert.equal(cancelled.status, 'cancelled');
       await f.fake.waitFor((c) => c.abortedStreams === 1, 5000);
