@@ -30,6 +30,8 @@ export interface PreparedResponse {
 }
 
 const RUNNING: readonly ResponseStatus[] = ['queued', 'in_progress'];
+/** How long a cancel waits for the producer to store what had arrived and end its log. */
+const CANCEL_WAIT_MS = 5000;
 
 export const responseNotFound = (id: string) => new NotFoundError(`Response with id '${id}'`);
 
@@ -283,6 +285,11 @@ export function responsesService(deps: {
     return queued;
   }
 
+  /** Resolves once a stream's log has ended, or after CANCEL_WAIT_MS. */
+  async function waitForEnd(userId: string, streamId: string): Promise<void> {
+    for await (const _ of hub.read(userId, streamId, { after: 0, signal: AbortSignal.timeout(CANCEL_WAIT_MS) })) void _;
+  }
+
   /** The text a lost background response had streamed, kept as its output (LostStreamHandler.settle). */
   async function settleLost(userId: string, responseId: string, logged: readonly LoggedEvent[]): Promise<void> {
     const record = await storage.responses.get(userId, responseId);
@@ -315,7 +322,11 @@ export function responsesService(deps: {
       if (!record.background) throw new InvalidRequestError('Only background responses can be cancelled.', null);
       if (RUNNING.includes(record.status)) {
         await storage.responses.settle(id, { status: 'cancelled', updatedAt: new Date().toISOString() }, RUNNING);
-        if (record.streamId) await hub.cancel(userId, record.streamId).catch(() => false);
+        if (record.streamId && (await hub.cancel(userId, record.streamId).catch(() => false))) {
+          // The producer keeps what had arrived as it stops, then ends the log: wait for that (bounded),
+          // so the answer and any retrieve after it hold that text.
+          await waitForEnd(userId, record.streamId).catch(() => {});
+        }
       }
       return responseObject((await storage.responses.get(userId, id)) ?? record);
     },
