@@ -3,10 +3,9 @@
  * keys and per-user limits end to end, and those limits across two instances sharing Redis.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
-import { TEST_DATABASES } from './helpers/databases.js';
+import { redisKeyPrefix, TEST_DATABASES } from './helpers/databases.js';
 import { createChatFixture, type ChatFixture } from './helpers/fake-upstream.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { runAdmin } from './helpers/admin.js';
@@ -129,7 +128,7 @@ describe('per-user limits on two instances sharing Redis', { skip: !REDIS && 'TE
     const env = {
       DATABASE_URL: db.url,
       REDIS_URL: REDIS!,
-      REDIS_KEY_PREFIX: `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:`,
+      REDIS_KEY_PREFIX: redisKeyPrefix(),
       OPENAI_BASE_URL: fake.url,
       OPENAI_API_KEY: 'sk-test',
       ADMIN_API_KEY: ADMIN_KEY,

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
 import { createChatFixture, type ChatFixture } from './helpers/fake-upstream.js';
-import { TEST_DATABASES } from './helpers/databases.js';
-import { runAdmin } from './helpers/admin.js';
+import { redisKeyPrefix, TEST_DATABASES } from './helpers/databases.js';
+import { createUserKey } from './helpers/admin.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 
 const REDIS = process.env.TEST_REDIS_URL;
 /** A key prefix of this run's own, so concurrent runs sharing one Redis never see each other's counts. */
-const prefix = () => `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:`;
 
 async function closedPort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -22,7 +20,7 @@ async function closedPort(): Promise<number> {
 
 describe('rate limits shared through Redis', { skip: !REDIS && 'TEST_REDIS_URL not set' }, () => {
   test('two app instances on one Redis together allow exactly the limit', async () => {
-    const env = { REDIS_URL: REDIS!, REDIS_KEY_PREFIX: prefix(), RATE_LIMIT_PER_MINUTE: '4' };
+    const env = { REDIS_URL: REDIS!, REDIS_KEY_PREFIX: redisKeyPrefix(), RATE_LIMIT_PER_MINUTE: '4' };
     const a = await createChatFixture({ env });
     const b = await createChatFixture({ env });
     try {
@@ -48,7 +46,7 @@ describe('rate limits shared through Redis', { skip: !REDIS && 'TEST_REDIS_URL n
   });
 
   test('token budget is shared too (INCRBY per window)', async () => {
-    const f = await createChatFixture({ env: { REDIS_URL: REDIS!, REDIS_KEY_PREFIX: prefix(), TOKENS_PER_MINUTE: '30' } });
+    const f = await createChatFixture({ env: { REDIS_URL: REDIS!, REDIS_KEY_PREFIX: redisKeyPrefix(), TOKENS_PER_MINUTE: '30' } });
     try {
       const { apiKey } = await f.t.createUser();
       const statuses: number[] = [];
@@ -108,15 +106,13 @@ describe('two server processes on PostgreSQL + Redis', { skip: !(PG && REDIS) &&
     const env = {
       DATABASE_URL: db.url,
       REDIS_URL: REDIS!,
-      REDIS_KEY_PREFIX: prefix(),
+      REDIS_KEY_PREFIX: redisKeyPrefix(),
       RATE_LIMIT_PER_MINUTE: '5',
       OPENAI_BASE_URL: fake.url,
       OPENAI_API_KEY: 'sk-test',
     };
     servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
-    const created = await runAdmin(['create-user', 'alice'], { DATABASE_URL: db.url });
-    assert.equal(created.code, 0, created.stderr);
-    const { api_key: key } = JSON.parse(created.stdout);
+    const key = await createUserKey({ DATABASE_URL: db.url }, 'alice');
     const chat = (server: ServerProcess, body: unknown) =>
       fetch(`${server.url}/chat`, {
         method: 'POST',

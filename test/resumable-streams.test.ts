@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { TEST_DATABASES } from './helpers/databases.js';
+import { redisKeyPrefix, TEST_DATABASES } from './helpers/databases.js';
 import { createChatFixture, type ChatFixture } from './helpers/fake-upstream.js';
 import { readSse, until, type SseEvent } from './helpers/sse-events.js';
 
@@ -9,7 +8,7 @@ const REDIS = process.env.TEST_REDIS_URL;
 /** Where logs live: process memory, and Redis Streams when the test run has a Redis. */
 const HUBS: Array<{ name: string; env: () => Record<string, string> }> = [
   { name: 'in-process', env: () => ({}) },
-  ...(REDIS ? [{ name: 'redis', env: () => ({ REDIS_URL: REDIS, REDIS_KEY_PREFIX: `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:` }) }] : []),
+  ...(REDIS ? [{ name: 'redis', env: () => ({ REDIS_URL: REDIS, REDIS_KEY_PREFIX: redisKeyPrefix() }) }] : []),
 ];
 
 /** A stream slow enough to leave and come back to: 30 words, a chunk every 20 ms. */

@@ -4,11 +4,10 @@
  * (with a read before and an add after they spent 6.3× it).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
-import { runAdmin } from './helpers/admin.js';
-import { TEST_DATABASES } from './helpers/databases.js';
+import { createUserKey } from './helpers/admin.js';
+import { redisKeyPrefix, TEST_DATABASES } from './helpers/databases.js';
 import { createChatFixture } from './helpers/fake-upstream.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 
@@ -103,11 +102,9 @@ describe('token budget under a burst, two instances sharing Redis', { skip: !RED
   });
 
   test(`${BURST} concurrent calls split over both spend at most 1.2× the budget`, async () => {
-    const shared = { ...env, DATABASE_URL: db.url, REDIS_URL: REDIS!, REDIS_KEY_PREFIX: `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:`, OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-test' };
+    const shared = { ...env, DATABASE_URL: db.url, REDIS_URL: REDIS!, REDIS_KEY_PREFIX: redisKeyPrefix(), OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: 'sk-test' };
     servers = await Promise.all([startServerProcess(shared), startServerProcess(shared)]);
-    const created = await runAdmin(['create-user', 'burst'], { DATABASE_URL: db.url });
-    assert.equal(created.code, 0, created.stderr);
-    const { api_key: key } = JSON.parse(created.stdout) as { api_key: string };
+    const key = await createUserKey({ DATABASE_URL: db.url }, 'burst');
     const { spent, served } = await burst(async (i) => {
       const res = await fetch(`${servers[i % 2]!.url}/chat`, {
         method: 'POST',

@@ -4,11 +4,10 @@
  * lost-stream handler of kind 'response').
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
-import { runAdmin } from './helpers/admin.js';
-import { TEST_DATABASES } from './helpers/databases.js';
+import { createUserKey } from './helpers/admin.js';
+import { redisKeyPrefix, TEST_DATABASES } from './helpers/databases.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { readSse, until, type SseEvent } from './helpers/sse-events.js';
 
@@ -32,16 +31,14 @@ for (const db of TEST_DATABASES) {
       env = {
         DATABASE_URL: database.url,
         REDIS_URL: REDIS!,
-        REDIS_KEY_PREFIX: `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:`,
+        REDIS_KEY_PREFIX: redisKeyPrefix(),
         OPENAI_BASE_URL: fake.url,
         OPENAI_API_KEY: 'sk-test',
         STREAM_LEASE_SECONDS: '1',
         RATE_LIMIT_PER_MINUTE: '10000',
       };
       b = await startServerProcess(env);
-      const created = await runAdmin(['create-user', 'responses'], { DATABASE_URL: database.url });
-      assert.equal(created.code, 0, created.stderr);
-      key = (JSON.parse(created.stdout) as { api_key: string }).api_key;
+      key = await createUserKey({ DATABASE_URL: database.url }, 'responses');
     });
     after(async () => {
       await b?.stop();

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
@@ -21,4 +22,11 @@ export function runAdmin(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Creates a user with the admin CLI (which must succeed) and answers its API key. */
+export async function createUserKey(env: Record<string, string>, name: string): Promise<string> {
+  const created = await runAdmin(['create-user', name], env);
+  assert.equal(created.code, 0, created.stderr);
+  return (JSON.parse(created.stdout) as { api_key: string }).api_key;
 }

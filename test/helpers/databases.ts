@@ -59,3 +59,6 @@ export const TEST_DATABASES: TestDatabase[] = [
 ];
 
 export const SQLITE = sqlite;
+
+/** A REDIS_KEY_PREFIX of its own, so tests sharing the Redis server never see each other's keys. */
+export const redisKeyPrefix = (): string => `oab-test:${process.pid}:${randomBytes(4).toString('hex')}:`;
