@@ -41,19 +41,21 @@ export class SseWriter {
   }
 
   /** Writes one `data:` event (JSON for objects, as-is for strings such as [DONE]), named `event` when given. */
-  async send(data: unknown, event?: string): Promise<void> {
-    if (this.closed) return;
+  send(data: unknown, event?: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const payload = typeof data === 'string' ? data : JSON.stringify(data);
-    if (!this.response.write(event ? `event: ${event}\ndata: ${payload}\n\n` : `data: ${payload}\n\n`)) {
-      await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]);
-    }
+    return this.write(event ? `event: ${event}\ndata: ${payload}\n\n` : `data: ${payload}\n\n`);
   }
 
   /** Writes one logged event: its seq as the SSE `id:` (what a client resumes from), its `event:` name if any, its data. */
-  async sendLogged(logged: LoggedEvent): Promise<void> {
-    if (this.closed) return;
+  sendLogged(logged: LoggedEvent): Promise<void> {
     const name = logged.event === undefined ? '' : `event: ${logged.event}\n`;
-    if (!this.response.write(`id: ${logged.seq}\n${name}data: ${logged.data}\n\n`)) {
+    return this.write(`id: ${logged.seq}\n${name}data: ${logged.data}\n\n`);
+  }
+
+  private async write(text: string): Promise<void> {
+    if (this.closed) return;
+    if (!this.response.write(text)) {
       await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]);
     }
   }

@@ -64,16 +64,29 @@ export type StreamErrorEvent = { type: 'error'; code: string; message: string; c
  * a failure becomes one `error` event, and an abort (client gone) a quiet end.
  */
 export async function started<E>(events: AsyncGenerator<E>): Promise<AsyncGenerator<E | StreamErrorEvent>> {
+  const ready = await primed(events);
+  return (async function* () {
+    try {
+      yield* ready;
+    } catch (error) {
+      if (isAbort(error)) return;
+      const appError = error instanceof AppError ? error : new InternalError({ cause: error });
+      yield { type: 'error' as const, code: appError.code, message: appError.message, cause: error };
+    }
+  })();
+}
+
+/**
+ * An event stream whose first event is ready: what the promise rejects with is a failure
+ * before anything was sent. Ending it early (return) ends `events` too.
+ */
+export async function primed<E>(events: AsyncGenerator<E>): Promise<AsyncGenerator<E>> {
   const first = await events.next();
   return (async function* () {
     try {
       if (first.done) return;
       yield first.value;
       yield* events;
-    } catch (error) {
-      if (isAbort(error)) return;
-      const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-      yield { type: 'error' as const, code: appError.code, message: appError.message, cause: error };
     } finally {
       await events.return(undefined);
     }

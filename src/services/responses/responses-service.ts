@@ -6,7 +6,7 @@ import type { LoggedEvent, StreamHub } from '../../streams/stream-hub.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatCompletionTool, ChatModel, ChatRequest } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
 import type { TokenUsage } from '../../upstream/model-call.js';
-import { completeStep, streamStep, type ModelStep } from '../model-step.js';
+import { completeStep, primed, streamStep, type ModelStep } from '../model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from '../token-counter.js';
 import { buildContext, type Truncation } from './context.js';
 import { conversationNotFound } from './conversations.js';
@@ -346,18 +346,7 @@ export function responsesService(deps: {
 
     /** A streamed response: resolves once its first events are ready (see `events`). */
     async stream(userId: string, body: CreateResponseBody, options: CallOptions = {}): Promise<AsyncGenerator<ResponseEvent>> {
-      const turn = await prepare(userId, body);
-      const stream = events(turn, options);
-      const first = await stream.next();
-      return (async function* () {
-        try {
-          if (first.done) return;
-          yield first.value;
-          yield* stream;
-        } finally {
-          await stream.return(undefined);
-        }
-      })();
+      return primed(events(await prepare(userId, body), options));
     },
 
     async get(userId: string, id: string): Promise<ResponseObject> {
