@@ -4,7 +4,8 @@
  * extracted into a temporary folder, compiled, given its own SQLite database seeded by its
  * own code (20 conversations and one of 1,000 messages) and a user made by its own admin
  * CLI. Every round starts each build afresh and measures `POST /chat` on a new conversation
- * and continuing the long one, at c=32 (throughput) and c=1 (p50), against the instant fake
+ * and continuing the long one, at c=32 (throughput, and the app's CPU per request read from
+ * /proc, which noise moves less) and c=1 (p50), against the instant fake
  * and against an upstream with a realistic latency (200 ms to the first token, then a
  * chunk every 30 ms). The table reports each build's median over the rounds, and each
  * build against the first.
@@ -18,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { load, checkTarget, type LoadTarget } from './lib/load.js';
+import { load, checkTarget, type LoadResult, type LoadTarget } from './lib/load.js';
 import { cleanupAll, createUser, installExitHandlers, onCleanup, ROOT, startApp, startFake } from './lib/processes.js';
 import { fmt, markdownTable } from './lib/report.js';
 import { REALISTIC_MESSAGE } from './scenarios/v1-realistic.js';
@@ -87,7 +88,7 @@ interface Phase {
   key: string;
   label: string;
   connections: number;
-  measure: 'rps' | 'p50';
+  measure: 'rps' | 'p50' | 'cpu';
   realistic: boolean;
   long: boolean;
 }
@@ -95,17 +96,20 @@ interface Phase {
 const PHASES: Phase[] = [];
 for (const realistic of [false, true]) {
   for (const long of [false, true]) {
-    for (const [connections, measure] of [[32, 'rps'], [1, 'p50']] as const) {
+    // The app's CPU per request at c=32 is what a turn costs an instance whatever the upstream's
+    // latency (with a realistic one, throughput at c=32 is bound by that latency, not by us).
+    for (const [connections, measure] of [[32, 'rps'], [32, 'cpu'], [1, 'p50']] as const) {
       const upstream = realistic ? 'realistic upstream' : 'instant fake';
       const what = long ? 'continuing a 1,000-message conversation' : 'new conversation';
-      PHASES.push({ key: `${realistic ? 'real' : 'fast'}-${long ? 'long' : 'new'}-c${connections}`, label: `${upstream}, ${what}, c=${connections}`, connections, measure, realistic, long });
+      PHASES.push({ key: `${realistic ? 'real' : 'fast'}-${long ? 'long' : 'new'}-c${connections}${measure === 'cpu' ? '-cpu' : ''}`, label: `${upstream}, ${what}, c=${connections}`, connections, measure, realistic, long });
     }
   }
 }
 
-function target(origin: string, build: Build, phase: Phase): LoadTarget {
+function target(origin: string, pid: number, build: Build, phase: Phase): LoadTarget {
   const message = phase.realistic ? REALISTIC_MESSAGE : 'hello';
   return {
+    cpu: { app: pid },
     url: `${origin}/chat`,
     method: 'POST',
     headers: { authorization: `Bearer ${build.apiKey}` },
@@ -140,12 +144,19 @@ async function main(): Promise<void> {
       log(`round ${round + 1}/${rounds}: ${build.name}`);
       const app = await startApp({ databaseUrl: build.databaseUrl, fakeBaseUrl: fake.baseUrl, workDir, root: build.dir, env: { LOG_LEVEL: 'info' } });
       try {
+        let result: LoadResult | undefined;
         for (const phase of PHASES) {
-          const t = target(app.origin, build, phase);
+          if (phase.measure === 'cpu') {
+            // Read off the c=32 phase just measured.
+            const cpu = result?.cpuUsPerResponse?.app;
+            if (cpu !== undefined) samples.get(build.name)!.get(phase.key)!.push(cpu);
+            continue;
+          }
+          const t = target(app.origin, app.pid, build, phase);
           await checkTarget(`${build.name} ${phase.key}`, t);
           const seconds = phase.realistic ? Math.max(durationS, 8) : durationS;
           await load(t, { connections: phase.connections, durationS: 1 });
-          const result = await load(t, { connections: phase.connections, durationS: seconds });
+          result = await load(t, { connections: phase.connections, durationS: seconds });
           if (result.errors || result.non2xx) throw new Error(`${build.name} ${phase.key}: ${result.errors} errors, ${result.non2xx} non-2xx`);
           samples.get(build.name)!.get(phase.key)!.push(phase.measure === 'rps' ? result.rps : result.p50);
           log(`  ${phase.key}: ${phase.measure === 'rps' ? fmt.rps(result.rps) : fmt.ms(result.p50)}`);
@@ -160,9 +171,10 @@ async function main(): Promise<void> {
   const columns = ['phase', ...builds.map((b) => `${b.name} (${b.rev})`), ...builds.slice(1).map((b) => `${b.name} / ${reference.name}`)];
   const rows = PHASES.map((phase) => {
     const value = (b: Build) => median(samples.get(b.name)!.get(phase.key)!);
-    const shown = (v: number) => (phase.measure === 'rps' ? fmt.rps(v) : fmt.ms(v));
+    const shown = (v: number) => (phase.measure === 'rps' ? fmt.rps(v) : phase.measure === 'cpu' ? `${Math.round(v)} µs` : fmt.ms(v));
+    const unit = { rps: 'req/s', p50: 'p50', cpu: 'app CPU per request' }[phase.measure];
     return [
-      `${phase.label} (${phase.measure === 'rps' ? 'req/s' : 'p50'})`,
+      `${phase.label} (${unit})`,
       ...builds.map((b) => shown(value(b))),
       ...builds.slice(1).map((b) => `${(value(b) / value(reference)).toFixed(2)}×`),
     ];
