@@ -5,10 +5,11 @@
  * own code (20 conversations and one of 1,000 messages) and a user made by its own admin
  * CLI. Every round starts each build afresh and measures `POST /chat` on a new conversation
  * and continuing the long one, at c=32 (throughput, and the app's CPU per request read from
- * /proc, which noise moves less) and c=1 (p50), against the instant fake
- * and against an upstream with a realistic latency (200 ms to the first token, then a
- * chunk every 30 ms). The table reports each build's median over the rounds, and each
- * build against the first.
+ * /proc, which noise moves less) and c=1 (p50), against the instant fake and against an
+ * upstream with a realistic latency (200 ms to the first token, then a chunk every 30 ms);
+ * and `POST /chat/stream` on a new conversation (a stream's default path: one reader, the
+ * default policy) at c=32 and its first token at c=1, on the instant fake. The table
+ * reports each build's median over the rounds, and each build against the first.
  *
  *   BENCH_BUILDS="before=fc07153,after=HEAD"   name=revision pairs; the first is the reference
  *   BENCH_ROUNDS=3                             rounds (each build once per round, order alternating)
@@ -88,9 +89,11 @@ interface Phase {
   key: string;
   label: string;
   connections: number;
-  measure: 'rps' | 'p50' | 'cpu';
+  measure: 'rps' | 'p50' | 'cpu' | 'ttft';
   realistic: boolean;
   long: boolean;
+  /** POST /chat/stream instead of /chat. */
+  stream?: boolean;
 }
 
 const PHASES: Phase[] = [];
@@ -106,11 +109,18 @@ for (const realistic of [false, true]) {
   }
 }
 
+// The streamed turn on its default path (one reader, default policy): what the stream log must keep cheap.
+for (const [connections, measure] of [[32, 'rps'], [32, 'cpu'], [1, 'ttft']] as const) {
+  const key = `fast-stream-c${connections}${measure === 'cpu' ? '-cpu' : ''}`;
+  PHASES.push({ key, label: `instant fake, /chat/stream new conversation, c=${connections}`, connections, measure, realistic: false, long: false, stream: true });
+}
+
 function target(origin: string, pid: number, build: Build, phase: Phase): LoadTarget {
   const message = phase.realistic ? REALISTIC_MESSAGE : 'hello';
   return {
     cpu: { app: pid },
-    url: `${origin}/chat`,
+    stream: phase.stream ?? false,
+    url: `${origin}${phase.stream ? '/chat/stream' : '/chat'}`,
     method: 'POST',
     headers: { authorization: `Bearer ${build.apiKey}` },
     body: phase.long ? { message, conversation_id: build.longConversationId } : { message },
@@ -158,8 +168,9 @@ async function main(): Promise<void> {
           await load(t, { connections: phase.connections, durationS: 1 });
           result = await load(t, { connections: phase.connections, durationS: seconds });
           if (result.errors || result.non2xx) throw new Error(`${build.name} ${phase.key}: ${result.errors} errors, ${result.non2xx} non-2xx`);
-          samples.get(build.name)!.get(phase.key)!.push(phase.measure === 'rps' ? result.rps : result.p50);
-          log(`  ${phase.key}: ${phase.measure === 'rps' ? fmt.rps(result.rps) : fmt.ms(result.p50)}`);
+          const value = phase.measure === 'rps' ? result.rps : phase.measure === 'ttft' ? (result.firstTokenP50 ?? Number.NaN) : result.p50;
+          samples.get(build.name)!.get(phase.key)!.push(value);
+          log(`  ${phase.key}: ${phase.measure === 'rps' ? fmt.rps(value) : fmt.ms(value)}`);
         }
       } finally {
         await app.stop();
@@ -172,7 +183,7 @@ async function main(): Promise<void> {
   const rows = PHASES.map((phase) => {
     const value = (b: Build) => median(samples.get(b.name)!.get(phase.key)!);
     const shown = (v: number) => (phase.measure === 'rps' ? fmt.rps(v) : phase.measure === 'cpu' ? `${Math.round(v)} µs` : fmt.ms(v));
-    const unit = { rps: 'req/s', p50: 'p50', cpu: 'app CPU per request' }[phase.measure];
+    const unit = { rps: 'req/s', p50: 'p50', cpu: 'app CPU per request', ttft: 'first token p50' }[phase.measure];
     return [
       `${phase.label} (${unit})`,
       ...builds.map((b) => shown(value(b))),
