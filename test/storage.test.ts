@@ -138,6 +138,26 @@ for (const database of TEST_DATABASES) {
       assert.deepEqual(again.data.map((m) => m.id), data.map((m) => m.id));
     });
 
+    test('appendIfAbsent stores a message once per id, also when several try at once', async () => {
+      const { user } = await makeUser();
+      const c = await makeConversation(user.id);
+      const reply = message(c.id, 'the reply', { role: 'assistant' });
+      const first = await storage.messages.appendIfAbsent(reply);
+      assert.equal(first?.content, 'the reply');
+      assert.equal(await storage.messages.appendIfAbsent({ ...reply, content: 'a second copy', status: 'incomplete' }), undefined);
+      const other = message(c.id, 'another reply', { role: 'assistant' });
+      const racing = await Promise.all([1, 2, 3].map(() => storage.transaction((tx) => tx.messages.appendIfAbsent(other))));
+      assert.equal(racing.filter(Boolean).length, 1);
+      const { data } = await storage.messages.list(c.id, { limit: 10 });
+      assert.deepEqual(
+        data.map((m) => [m.id, m.content]),
+        [
+          [reply.id, 'the reply'],
+          [other.id, 'another reply'],
+        ],
+      );
+    });
+
     test('deleting a conversation deletes its messages', async () => {
       const { user } = await makeUser();
       const c = await makeConversation(user.id);

@@ -2,7 +2,7 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import { toPage } from './page.js';
 import { precompiler, type RunCompiled } from './precompiled-query.js';
 import type { Database, MessagesTable } from './schema.js';
-import type { HistoryEntry, Message, MessageRepository } from './storage.js';
+import type { HistoryEntry, Message, MessageRepository, NewMessage } from './storage.js';
 
 const toMessage = (r: Selectable<MessagesTable>): Message => ({
   id: r.id,
@@ -52,21 +52,34 @@ export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
 
 export type MessageQueries = ReturnType<typeof messageQueries>;
 
+const toRow = (m: NewMessage) => ({
+  id: m.id,
+  conversation_id: m.conversationId,
+  role: m.role,
+  content: m.content,
+  tokens: m.tokens,
+  status: m.status,
+  tool_calls: m.toolCalls === null ? null : JSON.stringify(m.toolCalls),
+  tool_call_id: m.toolCallId,
+  created_at: m.createdAt,
+});
+
 export function messageRepository(db: Kysely<Database>, queries: MessageQueries): MessageRepository {
   return {
     async append(m) {
-      const { rows } = await queries.append(db, {
-        id: m.id,
-        conversation_id: m.conversationId,
-        role: m.role,
-        content: m.content,
-        tokens: m.tokens,
-        status: m.status,
-        tool_calls: m.toolCalls === null ? null : JSON.stringify(m.toolCalls),
-        tool_call_id: m.toolCallId,
-        created_at: m.createdAt,
-      });
+      const { rows } = await queries.append(db, toRow(m));
       return { ...m, seq: Number(rows[0]!.seq) };
+    },
+
+    async appendIfAbsent(m) {
+      // Rare (settling a lost stream): not precompiled. ON CONFLICT DO NOTHING is the same on both databases.
+      const row = await db
+        .insertInto('messages')
+        .values(toRow(m))
+        .onConflict((c) => c.column('id').doNothing())
+        .returning('seq')
+        .executeTakeFirst();
+      return row && { ...m, seq: Number(row.seq) };
     },
 
     async list(conversationId, { limit, cursor }) {

@@ -139,6 +139,12 @@ export interface ConversationRepository {
 
 export interface MessageRepository {
   append(message: NewMessage): Promise<Message>;
+  /**
+   * Stores the message unless one with its id is already stored (then undefined): how a
+   * reply is stored by two parties that may both try, a stream's producer and the instance
+   * settling it as lost.
+   */
+  appendIfAbsent(message: NewMessage): Promise<Message | undefined>;
   /** Oldest first; `cursor` is the `nextCursor` of the previous page. */
   list(conversationId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Message>>;
   /** Newest first, strictly before `beforeSeq` when given: for walking history back. */
