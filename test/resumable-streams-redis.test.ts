@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
 import { createUserKey } from './helpers/admin.js';
+import { startCutProxy } from './helpers/cut-proxy.js';
 import { redisKeyPrefix, TEST_DATABASES } from './helpers/databases.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { readSse, until, type SseEvent } from './helpers/sse-events.js';
@@ -46,8 +47,8 @@ for (const db of TEST_DATABASES) {
       await database.drop();
     });
 
-    const start = (at: ServerProcess, body: unknown, abort?: AbortController) =>
-      fetch(`${at.url}/chat/stream`, {
+    const start = (at: ServerProcess, body: unknown, abort?: AbortController, path = '/chat/stream') =>
+      fetch(`${at.url}${path}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -61,9 +62,9 @@ for (const db of TEST_DATABASES) {
       }).data;
     const reply = (at: ServerProcess, id: string, status?: string) =>
       until(async () => (await messagesOf(at, id)).find((m) => m.role === 'assistant' && (!status || m.status === status)), 'the stored reply');
-    async function leaveAfter(at: ServerProcess, body: unknown, n: number) {
+    async function leaveAfter(at: ServerProcess, body: unknown, n: number, path?: string) {
       const abort = new AbortController();
-      const res = await start(at, body, abort);
+      const res = await start(at, body, abort, path);
       assert.equal(res.status, 200);
       const seen = await readSse(res, { stopAfter: n, abort });
       const first = seen[0]!.data as { conversation_id: string; stream_id: string };
@@ -133,6 +134,56 @@ for (const db of TEST_DATABASES) {
         assert.deepEqual(replay, seen);
       } finally {
         await victim.stop('SIGKILL');
+      }
+    });
+
+    for (const path of ['/chat/stream', '/agent/stream']) {
+      test(`${path}: a producer that stored its reply and lost Redis before logging its end → settled as lost elsewhere, the reply stored once`, async () => {
+        // The producer reaches Redis through a proxy that cuts it off for good at the usage event's
+        // XADD: its reply is stored (stored before the stream says it is done), its end never logged.
+        const proxy = await startCutProxy(REDIS!);
+        const victim = await startServerProcess({ ...env, REDIS_URL: proxy.url });
+        try {
+          const cut = proxy.cutOn('{"usage":{');
+          const { conversationId, streamId } = await leaveAfter(victim, { message: '[[words:20]] go', background: true }, 1, path);
+          await cut;
+          const seen = await readSse(await resume(b, streamId));
+          assert.equal((seen.at(-1)!.data as { code?: string }).code, 'stream_lost');
+          assert.ok(!seen.some((e) => e.data?.usage), 'the usage event never reached the log');
+          const replies = (await messagesOf(b, conversationId)).filter((m) => m.role === 'assistant');
+          assert.deepEqual(
+            replies.map((m) => [m.status, m.content]),
+            [['complete', joined(seen)]],
+            'one copy: the one its producer stored',
+          );
+          assert.equal(joined(seen).split(' ').length, 20);
+        } finally {
+          await victim.stop('SIGKILL');
+          await proxy.close();
+        }
+      });
+    }
+
+    test('the only instance SIGKILLed mid-stream → the next one to start settles it: its reader gets stream_lost, the reply is incomplete', async () => {
+      // A key prefix of its own: a and b never see this stream, so nobody is left to settle it but Redis.
+      const alone = { ...env, REDIS_KEY_PREFIX: redisKeyPrefix() };
+      const victim = await startServerProcess(alone);
+      let next: ServerProcess | undefined;
+      try {
+        const { seen: before, conversationId, streamId } = await leaveAfter(victim, { message: '[[words:2000]] [[chunk-delay:20]] go', background: true }, 4);
+        victim.child.kill('SIGKILL');
+        await victim.exited;
+        next = await startServerProcess(alone);
+        const seen = await readSse(await resume(next, streamId));
+        assert.equal((seen.at(-1)!.data as { code?: string }).code, 'stream_lost');
+        assert.deepEqual(ids(seen), oneToN(seen));
+        assert.deepEqual(seen.slice(0, before.length), before);
+        const stored = await reply(next, conversationId);
+        assert.equal(stored.status, 'incomplete');
+        assert.equal(stored.content, joined(seen));
+      } finally {
+        await victim.stop('SIGKILL');
+        await next?.stop();
       }
     });
   });

@@ -68,6 +68,13 @@ export class SseWriter {
 /** What the services' event streams have in common: a type, and for failures a code and message. */
 export type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
 
+/** A service's event stream: its conversation, the id its reply is stored under (for the lost-stream handler), its events. */
+export interface ServiceStream<E> {
+  conversationId: string;
+  replyId: string;
+  events: AsyncIterable<E>;
+}
+
 /** Which log a service's event stream goes to, and what a disconnect does to it. */
 export interface LogTarget {
   hub: StreamHub;
@@ -89,7 +96,7 @@ export async function writeEventStream<E extends StreamEvent>(
   request: FastifyRequest,
   reply: FastifyReply,
   target: LogTarget,
-  start: (options: CallOptions & { signal: AbortSignal }) => Promise<{ conversationId: string; events: AsyncIterable<E> }>,
+  start: (options: CallOptions & { signal: AbortSignal }) => Promise<ServiceStream<E>>,
   payload: (event: Exclude<E, { type: 'error' }>) => unknown,
 ): Promise<void> {
   const disconnected = abortOnDisconnect(reply);
@@ -98,7 +105,7 @@ export async function writeEventStream<E extends StreamEvent>(
   const cutEarly = target.policy === 'background' ? request.server.shutdownSignal : disconnected;
   const abortEarly = () => upstream.abort(cutEarly.reason);
   cutEarly.addEventListener('abort', abortEarly, { once: true });
-  let stream: { conversationId: string; events: AsyncIterable<E> };
+  let stream: ServiceStream<E>;
   try {
     stream = await start(modelCallOptions(request, reply, upstream.signal));
   } finally {
@@ -107,7 +114,8 @@ export async function writeEventStream<E extends StreamEvent>(
   const userId = request.user.id;
   let producer: StreamProducer;
   try {
-    producer = await target.hub.open({ userId, kind: target.kind, policy: target.policy, context: { conversationId: stream.conversationId } });
+    const context = { conversationId: stream.conversationId, replyId: stream.replyId };
+    producer = await target.hub.open({ userId, kind: target.kind, policy: target.policy, context });
   } catch (error) {
     // No log to write to (Redis away): the model call stops and the service stores what arrived, as on any abort.
     upstream.abort(error);

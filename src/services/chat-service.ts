@@ -30,6 +30,11 @@ export type ChatStreamEvent = { type: 'content'; content: string } | { type: 'us
 
 export interface ChatStream {
   conversationId: string;
+  /**
+   * The reply's message id, chosen before the stream starts: the reply is stored under it, so
+   * that whoever settles the stream if its producer dies stores it only if it is absent.
+   */
+  replyId: string;
   /** Content deltas, then usage; an error event ends them. Ends early (after storing the partial reply) when the call is aborted. */
   events: AsyncIterable<ChatStreamEvent | StreamErrorEvent>;
 }
@@ -48,8 +53,8 @@ export const titleFrom = (message: string): string => {
   return line.length <= TITLE_LENGTH ? line : `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…`;
 };
 
-/** What a caller says about a message to store; ids, order and times are the service's. */
-export type NewMessageFields = Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>;
+/** What a caller says about a message to store; order and times are the service's, and so is the id unless given. */
+export type NewMessageFields = Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'id' | 'toolCalls' | 'toolCallId'>>;
 
 export interface ChatServiceDeps {
   storage: Storage;
@@ -83,14 +88,32 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       if (!(await tx.conversations.touch(conversationId, now))) throw new NotFoundError('Conversation');
       const stored: Message[] = [];
       for (const fields of messages) {
-        stored.push(await tx.messages.append({ id: newId(), conversationId, toolCalls: null, toolCallId: null, createdAt: now, ...fields }));
+        stored.push(await tx.messages.append(newMessage(conversationId, fields, now)));
       }
       return stored;
     });
   }
 
+  const newMessage = (conversationId: string, fields: NewMessageFields, now: string) => ({
+    conversationId,
+    toolCalls: null,
+    toolCallId: null,
+    createdAt: now,
+    ...fields,
+    id: fields.id ?? newId(),
+  });
+
   const appendMessage = async (conversationId: string, fields: NewMessageFields): Promise<Message> =>
     (await appendMessages(conversationId, [fields]))[0]!;
+
+  /** Stores one message under its id unless a message with that id is already stored (then undefined). */
+  async function appendMessageIfAbsent(conversationId: string, fields: NewMessageFields & { id: string }): Promise<Message | undefined> {
+    const now = new Date().toISOString();
+    return storage.transaction(async (tx) => {
+      if (!(await tx.conversations.touch(conversationId, now))) throw new NotFoundError('Conversation');
+      return tx.messages.appendIfAbsent(newMessage(conversationId, fields, now));
+    });
+  }
 
   /**
    * Checks the message fits, resolves the conversation, reads the history that fits
@@ -152,6 +175,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     prepareTurn,
     appendMessage,
     appendMessages,
+    appendMessageIfAbsent,
     countMessage,
 
     /** One blocking turn: stores both messages and returns the reply. */
@@ -175,16 +199,17 @@ export function chatService({ storage, model, tokens, history: historyCache, con
      */
     async stream(input: ChatInput, options: CallOptions = {}): Promise<ChatStream> {
       const turn = await prepareTurn(input);
-      return { conversationId: turn.conversationId, events: await started(turnEvents(turn, options)) };
+      const replyId = newId();
+      return { conversationId: turn.conversationId, replyId, events: await started(turnEvents(turn, replyId, options)) };
     },
   };
 
-  async function* turnEvents(turn: PreparedTurn, options: CallOptions): AsyncGenerator<ChatStreamEvent> {
+  async function* turnEvents(turn: PreparedTurn, replyId: string, options: CallOptions): AsyncGenerator<ChatStreamEvent> {
     let text = '';
     let stored = false;
     const store = (status: MessageStatus) => {
       stored = true;
-      return appendMessage(turn.conversationId, { role: 'assistant', content: text, tokens: countMessage(text), status });
+      return appendMessage(turn.conversationId, { id: replyId, role: 'assistant', content: text, tokens: countMessage(text), status });
     };
     try {
       const step = streamStep(model, turn.request, options);

@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
+import { sha256 } from './hash.js';
 
 /**
  * Random bytes are drawn from a pool refilled 4 KiB at a time: uuid's own source asks
@@ -38,4 +39,16 @@ export function newId(): string {
     if (seq === 0) lastMs++;
   }
   return uuidv7({ random, msecs: lastMs, seq });
+}
+
+/**
+ * The `n`th id derived from `base` (a newId; n = 0 is `base` itself): a UUIDv7 with base's
+ * time and the rest from a hash of both, so that two parties that know `base` name the same
+ * row without asking each other (a stream's producer and whoever settles it if it dies).
+ */
+export function derivedId(base: string, n: number): string {
+  if (n === 0) return base;
+  const h = sha256(`${base}:${n}`);
+  const variant = ((parseInt(h[3]!, 16) & 0x3) | 0x8).toString(16);
+  return `${base.slice(0, 13)}-7${h.slice(0, 3)}-${variant}${h.slice(4, 7)}-${h.slice(7, 19)}`;
 }

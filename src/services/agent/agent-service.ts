@@ -1,4 +1,5 @@
 import type { Config } from '../../config/config.js';
+import { derivedId, newId } from '../../shared/ids.js';
 import type { ToolCall } from '../../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
@@ -34,6 +35,12 @@ export type AgentStreamEvent =
 
 export interface AgentStream {
   conversationId: string;
+  /**
+   * Names the assistant messages of the turn, chosen before the stream starts: step n's is
+   * `derivedId(replyId, n)` (n counts model calls from 0; the iteration-limit note is one step
+   * more), so that whoever settles the stream if its producer dies stores a step only if absent.
+   */
+  replyId: string;
   /** Content deltas, tool calls and their results, then the summed usage; an error event ends them. Ends early when the call is aborted. */
   events: AsyncIterable<AgentStreamEvent | StreamErrorEvent>;
 }
@@ -58,6 +65,8 @@ interface AgentRun {
   promptTokens: number;
   /** The answer that ended the turn, once stored. */
   message: string;
+  /** See AgentStream.replyId. */
+  replyId: string;
 }
 
 
@@ -88,8 +97,12 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
       usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
       promptTokens: turn.promptTokens,
       message: '',
+      replyId: newId(),
     };
   }
+
+  /** The id of step `n`'s assistant message (see AgentStream.replyId). */
+  const stepMessageId = (run: AgentRun, n: number) => derivedId(run.replyId, n);
 
   /** Adds one model call's usage: as reported, or our own count when the upstream sent none. */
   function addUsage(run: AgentRun, step: ModelStep): void {
@@ -106,6 +119,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     const toolCalls: ToolCall[] = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
     const content = text || null;
     const assistant: NewMessageFields = {
+      id: stepMessageId(run, run.steps.length - 1),
       role: 'assistant',
       content,
       toolCalls,
@@ -130,7 +144,14 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   async function conclude(run: AgentRun): Promise<{ message: string; limited: boolean }> {
     const limited = !hasTextAnswer(run.steps);
     const message = limited ? iterationLimitMessage(run.steps.length, run.outcomes.length) : run.steps.at(-1)!.text;
-    await chat.appendMessage(run.conversationId, { role: 'assistant', content: message, tokens: chat.countMessage(message), status: 'complete' });
+    const step = limited ? run.steps.length : run.steps.length - 1;
+    await chat.appendMessage(run.conversationId, {
+      id: stepMessageId(run, step),
+      role: 'assistant',
+      content: message,
+      tokens: chat.countMessage(message),
+      status: 'complete',
+    });
     return { message, limited };
   }
 
@@ -155,7 +176,8 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     } finally {
       // Unfinished tool calls never ran.
       if (!ended && text) {
-        await chat.appendMessage(run.conversationId, { role: 'assistant', content: text, tokens: chat.countMessage(text), status: 'incomplete' });
+        const id = stepMessageId(run, run.steps.length);
+        await chat.appendMessage(run.conversationId, { id, role: 'assistant', content: text, tokens: chat.countMessage(text), status: 'incomplete' });
       }
     }
   }
@@ -200,7 +222,7 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
      */
     async stream(input: ChatInput, options: CallOptions = {}): Promise<AgentStream> {
       const run = start(input, await chat.prepareTurn(input));
-      return { conversationId: run.conversationId, events: await started(loop(run, streamedStep, options)) };
+      return { conversationId: run.conversationId, replyId: run.replyId, events: await started(loop(run, streamedStep, options)) };
     },
   };
 }
