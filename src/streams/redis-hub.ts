@@ -55,12 +55,13 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 return seq`;
 
 /**
- * Renews a producer's lease, unless another instance has claimed the stream as lost (0:
- * the producer must stop). The running set's score is the lease's end in Redis time, so
- * sweepers on any host agree. KEYS: lease, claim, running, log, meta. ARGV: instance, lease ms, id, keep ms.
+ * Renews a producer's lease, unless another instance has claimed the stream as lost or
+ * ended it so (0: the producer must stop). The running set's score is the lease's end in
+ * Redis time, so sweepers on any host agree. KEYS: lease, claim, running, log, meta. ARGV: instance, lease ms, id, keep ms.
  */
 const RENEW_LEASE = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('HGET', KEYS[5], 'ended') == '1' then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -76,13 +77,26 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])`;
 
 /**
- * Claims a lost stream once, across instances: only when its lease is gone, it has not
- * ended and nobody claimed it before (1: ours to settle). KEYS: lease, claim, meta. ARGV: instance, keep ms.
+ * Claims a lost stream, across instances: only when its lease is gone, it has not ended and
+ * no live claim holds it (1: ours to settle). The claim lasts a lease period, renewed while
+ * its holder settles: a holder that dies mid-settle leaves the stream to be claimed again
+ * once it lapses, so it is never left unended. An ended or expired stream leaves the
+ * running set (-1); one whose lease is back or that is claimed stays in it (0).
+ * KEYS: lease, claim, meta, running. ARGV: instance, claim ms, id.
  */
 const CLAIM_LOST = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('HGET', KEYS[3], 'ended') == '1' then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('HGET', KEYS[3], 'ended') == '1' then
+  redis.call('ZREM', KEYS[4], ARGV[3])
+  return -1
+end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+return 1`;
+
+/** Extends our claim while we settle (0: it lapsed, and may be another's now). KEYS: claim. ARGV: instance, claim ms. */
+const RENEW_CLAIM = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
 /** A reader elsewhere is here for `ttl` more ms (Redis time). KEYS: readers. ARGV: token, ttl ms. */
@@ -170,7 +184,8 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
     ['streamEndLog', END_LOG, 5],
     ['streamRenewLease', RENEW_LEASE, 5],
     ['streamExpiredLeases', EXPIRED_LEASES, 1],
-    ['streamClaimLost', CLAIM_LOST, 3],
+    ['streamClaimLost', CLAIM_LOST, 4],
+    ['streamRenewClaim', RENEW_CLAIM, 1],
     ['streamReaderPresent', READER_PRESENT, 1],
     ['streamReadersPresent', READERS_PRESENT, 1],
   ] as const) {
@@ -209,6 +224,8 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
 
   // --- the sweeper: settles streams whose producer died ------------------------------
   const sweepEvery = Math.max(Math.floor(options.leaseMs / 4), 50);
+  /** Claim renewals of the streams this instance is settling (one at a time: the sweep settles in turn). */
+  const settling = new Set<NodeJS.Timeout>();
   let sweeping = false;
   const sweeper = setInterval(() => {
     if (sweeping) return;
@@ -222,15 +239,28 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
   async function sweep(): Promise<void> {
     const ids = (await call('streamExpiredLeases', runningKey, 20)) as string[];
     for (const id of ids) {
-      if (local.has(id)) continue; // ours and alive: its renewal is only late
+      if (local.has(id) || closed) continue; // ours and alive: its renewal is only late
       const k = keys(id);
-      const claimed = Number(await call('streamClaimLost', k.lease, k.claim, k.meta, instance, keepMs));
-      if (claimed === 1) await settleLost(id);
-      else if (!(await client.exists(k.lease))) await client.zrem(runningKey, id); // ended or settled elsewhere
+      if (Number(await call('streamClaimLost', k.lease, k.claim, k.meta, runningKey, instance, options.leaseMs, id)) === 1) await settleLost(id);
     }
   }
 
+  /** Settles one claimed stream, renewing the claim meanwhile. Idempotent (the handlers store by identity): it may run again elsewhere. */
   async function settleLost(id: string): Promise<void> {
+    const k = keys(id);
+    const holding = setInterval(() => {
+      void call('streamRenewClaim', k.claim, instance, options.leaseMs).catch((error: unknown) => warn(error, 'renewing a lost-stream claim failed'));
+    }, renewEvery);
+    settling.add(holding);
+    try {
+      await settleClaimed(id);
+    } finally {
+      clearInterval(holding);
+      settling.delete(holding);
+    }
+  }
+
+  async function settleClaimed(id: string): Promise<void> {
     const k = keys(id);
     const spec = specOf(await client.hgetall(k.meta));
     const events: LoggedEvent[] = [];
@@ -532,6 +562,7 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
       closed = true;
       clearInterval(renewer);
       clearInterval(sweeper);
+      for (const holding of settling) clearInterval(holding);
       clearInterval(presence);
       clearTimeout(unblockRetry);
       running.abortAll(new Error('stream hub closed'));
