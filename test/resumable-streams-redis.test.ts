@@ -137,7 +137,11 @@ for (const db of TEST_DATABASES) {
       }
     });
 
-    for (const path of ['/chat/stream', '/agent/stream']) {
+    // The agent's answer comes after a tool call: the settling instance names it by its step.
+    for (const [path, message] of [
+      ['/chat/stream', '[[words:20]] go'],
+      ['/agent/stream', '[[tool:list_tasks]] go'],
+    ] as const) {
       test(`${path}: a producer that stored its reply and lost Redis before logging its end → settled as lost elsewhere, the reply stored once`, async () => {
         // The producer reaches Redis through a proxy that cuts it off for good at the usage event's
         // XADD: its reply is stored (stored before the stream says it is done), its end never logged.
@@ -145,18 +149,18 @@ for (const db of TEST_DATABASES) {
         const victim = await startServerProcess({ ...env, REDIS_URL: proxy.url });
         try {
           const cut = proxy.cutOn('{"usage":{');
-          const { conversationId, streamId } = await leaveAfter(victim, { message: '[[words:20]] go', background: true }, 1, path);
+          const { conversationId, streamId } = await leaveAfter(victim, { message, background: true }, 1, path);
           await cut;
           const seen = await readSse(await resume(b, streamId));
           assert.equal((seen.at(-1)!.data as { code?: string }).code, 'stream_lost');
           assert.ok(!seen.some((e) => e.data?.usage), 'the usage event never reached the log');
-          const replies = (await messagesOf(b, conversationId)).filter((m) => m.role === 'assistant');
+          const replies = (await messagesOf(b, conversationId)).filter((m) => m.role === 'assistant' && m.content);
+          assert.ok(joined(seen).length > 0);
           assert.deepEqual(
             replies.map((m) => [m.status, m.content]),
             [['complete', joined(seen)]],
             'one copy: the one its producer stored',
           );
-          assert.equal(joined(seen).split(' ').length, 20);
         } finally {
           await victim.stop('SIGKILL');
           await proxy.close();
