@@ -79,9 +79,9 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])`;
 /**
  * Claims a lost stream, across instances: only when its lease is gone, it has not ended and
  * no live claim holds it (1: ours to settle). The claim lasts a lease period, renewed while
- * its holder settles: a holder that dies mid-settle leaves the stream to be claimed again
- * once it lapses, so it is never left unended. An ended or expired stream leaves the
- * running set (-1); one whose lease is back or that is claimed stays in it (0).
+ * its holder settles, and the stream's running-set score follows it: a holder that dies
+ * mid-settle leaves the stream to be found and claimed again once the claim lapses, so it
+ * is never left unended. An ended or expired stream leaves the running set (-1).
  * KEYS: lease, claim, meta, running. ARGV: instance, claim ms, id.
  */
 const CLAIM_LOST = `
@@ -91,12 +91,16 @@ if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('HGET', KEYS[3], 'ended') ==
   return -1
 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[4], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]), ARGV[3])
 return 1`;
 
-/** Extends our claim while we settle (0: it lapsed, and may be another's now). KEYS: claim. ARGV: instance, claim ms. */
+/** Extends our claim while we settle (0: it lapsed, and may be another's now). KEYS: claim, running. ARGV: instance, claim ms, id. */
 const RENEW_CLAIM = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]), ARGV[3])
 return 1`;
 
 /** A reader elsewhere is here for `ttl` more ms (Redis time). KEYS: readers. ARGV: token, ttl ms. */
@@ -185,7 +189,7 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
     ['streamRenewLease', RENEW_LEASE, 5],
     ['streamExpiredLeases', EXPIRED_LEASES, 1],
     ['streamClaimLost', CLAIM_LOST, 4],
-    ['streamRenewClaim', RENEW_CLAIM, 1],
+    ['streamRenewClaim', RENEW_CLAIM, 2],
     ['streamReaderPresent', READER_PRESENT, 1],
     ['streamReadersPresent', READERS_PRESENT, 1],
   ] as const) {
@@ -249,7 +253,7 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
   async function settleLost(id: string): Promise<void> {
     const k = keys(id);
     const holding = setInterval(() => {
-      void call('streamRenewClaim', k.claim, instance, options.leaseMs).catch((error: unknown) => warn(error, 'renewing a lost-stream claim failed'));
+      void call('streamRenewClaim', k.claim, runningKey, instance, options.leaseMs, id).catch((error: unknown) => warn(error, 'renewing a lost-stream claim failed'));
     }, renewEvery);
     settling.add(holding);
     try {
