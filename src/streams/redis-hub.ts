@@ -155,8 +155,10 @@ interface RemoteReader {
  *   sorted-set entry, refreshed for all of them by one timer.
  * - The producer holds a lease (STREAM_LEASE_SECONDS), renewed for all of this instance's
  *   producers by one timer. A sweeper on every instance finds streams whose lease ran out
- *   with no end, claims each once (Lua, SET NX), lets the kind's LostStreamHandler store the
- *   reply from the logged events, and ends the log with the kind's lost event.
+ *   with no end, claims each (Lua, SET NX, for a lease period renewed while it settles, so
+ *   a claimer that dies leaves it to the next), lets the kind's LostStreamHandler store the
+ *   reply from the logged events (idempotently: it may run twice), and ends the log with
+ *   the kind's lost event.
  * - Cancel from any instance: PUBLISH on one channel every instance listens to.
  * - Ended logs expire STREAM_RETENTION_SECONDS after their end; the small ownership record
  *   twice as late, so a late reader gets 410 rather than 404 meanwhile.
@@ -243,7 +245,8 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
   async function sweep(): Promise<void> {
     const ids = (await call('streamExpiredLeases', runningKey, 20)) as string[];
     for (const id of ids) {
-      if (local.has(id) || closed) continue; // ours and alive: its renewal is only late
+      if (closed) return;
+      if (local.has(id)) continue; // ours and alive: its renewal is only late
       const k = keys(id);
       if (Number(await call('streamClaimLost', k.lease, k.claim, k.meta, runningKey, instance, options.leaseMs, id)) === 1) await settleLost(id);
     }
