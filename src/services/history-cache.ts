@@ -178,9 +178,6 @@ export function historyCache(options: HistoryCacheOptions) {
       generation++;
       windows?.delete(conversationId);
     },
-
-    /** What is kept now: for tests and metrics. */
-    stats: () => ({ conversations: windows?.size ?? 0, bytes: windows?.calculatedSize ?? 0 }),
   };
 }
 
