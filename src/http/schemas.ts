@@ -57,7 +57,7 @@ export const idParams = z.object({ id: z.string().min(1).max(100).refine((id) =>
  * "body.items.0"), as ValidationError words fields. Iterative: a body nested as deep as
  * 1 MiB allows must not overflow the stack.
  */
-export function nulCharacterAt(body: unknown): string | undefined {
+function nulCharacterAt(body: unknown): string | undefined {
   const pending: Array<[unknown, string]> = [[body, 'body']];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [value, path] = next;

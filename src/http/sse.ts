@@ -66,10 +66,10 @@ export class SseWriter {
 }
 
 /** What the services' event streams have in common: a type, and for failures a code and message. */
-export type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
+type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
 
 /** Which log a service's event stream goes to, and what a disconnect does to it. */
-export interface LogTarget {
+interface LogTarget {
   hub: StreamHub;
   kind: StreamKind;
   policy: StreamPolicy;

@@ -26,9 +26,9 @@ export interface ChatReply {
   tokensUsed: number;
 }
 
-export type ChatStreamEvent = { type: 'content'; content: string } | { type: 'usage'; usage: Usage };
+type ChatStreamEvent = { type: 'content'; content: string } | { type: 'usage'; usage: Usage };
 
-export interface ChatStream {
+interface ChatStream {
   conversationId: string;
   /** Content deltas, then usage; an error event ends them. Ends early (after storing the partial reply) when the call is aborted. */
   events: AsyncIterable<ChatStreamEvent | StreamErrorEvent>;
@@ -43,7 +43,7 @@ export interface PreparedTurn {
 }
 
 const TITLE_LENGTH = 80;
-export const titleFrom = (message: string): string => {
+const titleFrom = (message: string): string => {
   const line = message.replace(/\s+/g, ' ').trim();
   return line.length <= TITLE_LENGTH ? line : `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…`;
 };
@@ -51,7 +51,7 @@ export const titleFrom = (message: string): string => {
 /** What a caller says about a message to store; ids, order and times are the service's. */
 export type NewMessageFields = Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'toolCalls' | 'toolCallId'>>;
 
-export interface ChatServiceDeps {
+interface ChatServiceDeps {
   storage: Storage;
   model: ChatModel;
   tokens: TokenCounter;

@@ -18,7 +18,7 @@ export interface HistorySelection {
   messages: readonly ChatCompletionMessageParam[];
 }
 
-export interface HistoryCacheOptions {
+interface HistoryCacheOptions {
   storage: Pick<Storage, 'messages'>;
   /** The largest budget selections are made for (HISTORY_MAX_TOKENS): each entry keeps what that needs. */
   coverTokens: number;

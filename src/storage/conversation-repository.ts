@@ -14,7 +14,7 @@ const toConversation = (r: Selectable<ConversationsTable>): Conversation => ({
 
 /** The queries every chat turn runs, compiled once per database. */
 export function conversationQueries(db: Kysely<Database>, run?: RunCompiled) {
-  const compile = precompiler(db, run);
+  const compile = precompiler(run);
   return {
     create: compile(['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Omit<Selectable<ConversationsTable>, 'metadata'>) =>
       db.insertInto('conversations').values(row),
@@ -34,7 +34,7 @@ export function conversationQueries(db: Kysely<Database>, run?: RunCompiled) {
   };
 }
 
-export type ConversationQueries = ReturnType<typeof conversationQueries>;
+type ConversationQueries = ReturnType<typeof conversationQueries>;
 
 export function conversationRepository(db: Kysely<Database>, queries: ConversationQueries): ConversationRepository {
   return {

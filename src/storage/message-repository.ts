@@ -32,7 +32,7 @@ type HistoryRow = Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUMNS)[numbe
 
 /** The queries every chat turn runs, compiled once per database. */
 export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
-  const compile = precompiler(db, run);
+  const compile = precompiler(run);
   return {
     append: compile(
       ['id', 'conversation_id', 'role', 'content', 'tokens', 'status', 'tool_calls', 'tool_call_id', 'created_at'],
@@ -50,7 +50,7 @@ export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
   };
 }
 
-export type MessageQueries = ReturnType<typeof messageQueries>;
+type MessageQueries = ReturnType<typeof messageQueries>;
 
 export function messageRepository(db: Kysely<Database>, queries: MessageQueries): MessageRepository {
   return {

@@ -21,7 +21,7 @@ const security = [{ bearerAuth: [] }];
  * `data:`. The service ends its own events (completed, incomplete or failed); anything that
  * still escapes is OpenAI's `error` event.
  */
-export async function writeResponseEvents(request: FastifyRequest, reply: FastifyReply, events: AsyncIterable<{ event?: string | undefined; data: string }>): Promise<void> {
+async function writeResponseEvents(request: FastifyRequest, reply: FastifyReply, events: AsyncIterable<{ event?: string | undefined; data: string }>): Promise<void> {
   const sse = new SseWriter(request, reply);
   try {
     for await (const { event, data } of events) await sse.send(data, event);

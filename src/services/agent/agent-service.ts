@@ -14,7 +14,7 @@ import {
   type ToolCallRequest,
 } from './tools.js';
 
-export interface AgentReply {
+interface AgentReply {
   conversationId: string;
   /** The model's final answer, or a note that the iteration limit was reached. */
   message: string;
@@ -26,19 +26,19 @@ export interface AgentReply {
   usage: Usage;
 }
 
-export type AgentStreamEvent =
+type AgentStreamEvent =
   | { type: 'content'; content: string }
   | { type: 'tool_call'; name: string; arguments: JsonObject | string }
   | { type: 'tool_result'; name: string; result: JsonObject }
   | { type: 'usage'; usage: Usage };
 
-export interface AgentStream {
+interface AgentStream {
   conversationId: string;
   /** Content deltas, tool calls and their results, then the summed usage; an error event ends them. Ends early when the call is aborted. */
   events: AsyncIterable<AgentStreamEvent | StreamErrorEvent>;
 }
 
-export interface AgentServiceDeps {
+interface AgentServiceDeps {
   chat: ChatService;
   model: ChatModel;
   tools: readonly Tool[];
@@ -61,7 +61,7 @@ interface AgentRun {
 }
 
 
-export const iterationLimitMessage = (iterations: number, toolCalls: number): string =>
+const iterationLimitMessage = (iterations: number, toolCalls: number): string =>
   `I stopped after ${iterations} model calls (the AGENT_MAX_ITERATIONS limit) before reaching a final answer; ` +
   `${toolCalls} tool call${toolCalls === 1 ? ' was' : 's were'} made.`;
 
