@@ -2,7 +2,7 @@ import type { Config } from '../../config/config.js';
 import type { ToolCall } from '../../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
-import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from '../model-step.js';
+import { completeStep, started, type ModelStep, type StreamErrorEvent } from '../model-step.js';
 import { anyOf, hasTextAnswer, stepCountIs, type AgentStep } from './stop-conditions.js';
 import {
   parseArguments,
@@ -139,26 +139,8 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     return completeStep(model, request(run), options);
   }
 
-  /** One model call streamed: its content deltas as events; cut off, the text that arrived is kept, marked incomplete. */
-  async function* streamedStep(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent, ModelStep> {
-    let text = '';
-    let ended = false;
-    try {
-      const step = streamStep(model, request(run), options);
-      let next: IteratorResult<string, ModelStep>;
-      while (!(next = await step.next()).done) {
-        text += next.value;
-        yield { type: 'content', content: next.value };
-      }
-      ended = true;
-      return next.value;
-    } finally {
-      // Unfinished tool calls never ran.
-      if (!ended && text) {
-        await chat.appendMessage(run.conversationId, { role: 'assistant', content: text, tokens: chat.countMessage(text), status: 'incomplete' });
-      }
-    }
-  }
+  /** One model call streamed: its content deltas as events; cut off, the text that arrived is kept (unfinished tool calls never ran). */
+  const streamedStep = (run: AgentRun, options: CallOptions) => chat.streamReply(run.conversationId, request(run), options);
 
   /**
    * The loop, blocking or streamed alike (`step` makes each model call): the model's tool
