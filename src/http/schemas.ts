@@ -1,6 +1,7 @@
 import type { preValidationHookHandler } from 'fastify';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import type { ChatInput } from '../services/chat-service.js';
 import type { Conversation, Message } from '../storage/storage.js';
 
 /** Shapes shared by several routes; each route file keeps its own request schemas. */
@@ -94,6 +95,16 @@ export const chatBody = z.object({
   message: chatMessage,
   conversation_id: z.string().min(1).max(100).optional().describe('Continue this conversation; a new one when absent'),
 });
+
+/** The chat or agent turn a chat body asks for; `conversationId` from the path where the route has one. */
+export const turnInput = (userId: string, body: z.infer<typeof chatBody>, conversationId = body.conversation_id): ChatInput => ({
+  userId,
+  message: body.message,
+  conversationId,
+});
+
+/** What a chat or agent turn may answer besides its 200. */
+export const turnErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
 
 export const conversationBody = z.object({
   id: z.string(),
