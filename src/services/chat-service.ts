@@ -205,9 +205,9 @@ export function chatService({ storage, model, tokens, history: historyCache, con
 
   async function* turnEvents(turn: PreparedTurn, options: CallOptions): AsyncGenerator<ChatStreamEvent> {
     const step = yield* streamReply(turn.conversationId, turn.request, options);
-    // Stored before the stream says it is done, so a failure to store is its error event.
-    await appendMessage(turn.conversationId, { role: 'assistant', content: step.text, tokens: countMessage(step.text), status: 'complete' });
     const completion = tokens.count(step.text);
+    // Stored before the stream says it is done, so a failure to store is its error event.
+    await appendMessage(turn.conversationId, { role: 'assistant', content: step.text, tokens: completion + TOKENS_PER_MESSAGE, status: 'complete' });
     yield { type: 'usage', usage: step.usage ?? { prompt_tokens: turn.promptTokens, completion_tokens: completion, total_tokens: turn.promptTokens + completion } };
   }
 }

@@ -93,8 +93,11 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
 
   /** Adds one model call's usage: as reported, or our own count when the upstream sent none. */
   function addUsage(run: AgentRun, step: ModelStep): void {
-    const completion = chat.countMessage(step.text + step.calls.map((c) => c.name + c.arguments).join(''));
-    const usage = step.usage ?? { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
+    let usage = step.usage;
+    if (!usage) {
+      const completion = chat.countMessage(step.text + step.calls.map((c) => c.name + c.arguments).join(''));
+      usage = { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
+    }
     run.usage.prompt_tokens += usage.prompt_tokens;
     run.usage.completion_tokens += usage.completion_tokens;
     run.usage.total_tokens += usage.total_tokens;
