@@ -1,7 +1,7 @@
 import { AppError, InvalidRequestError, ProviderRejectedError, ValidationError } from '../errors.js';
 
 /** OpenAI's error object: what every error on /v1 answers, so the SDKs raise their matching classes. */
-interface OpenAIErrorObject {
+export interface OpenAIErrorObject {
   message: string;
   type: string;
   param: string | null;
