@@ -2,7 +2,7 @@ import type { preValidationHookHandler } from 'fastify';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ChatInput } from '../services/chat-service.js';
-import type { Conversation, Message } from '../storage/storage.js';
+import type { Conversation, Message, Page } from '../storage/storage.js';
 
 /** Shapes shared by several routes; each route file keeps its own request schemas. */
 
@@ -46,6 +46,11 @@ export const pageQuery = (max: number, fallback: number) =>
     // Ids are UUIDv7 and a page's cursor is its last id, so anything else was not issued here.
     cursor: z.uuid({ message: 'not a cursor this service issued' }).optional().describe('next_cursor of the previous page'),
   });
+
+/** A page of a list, as every list route answers it: its items and the cursor of the next page. */
+export const pageBody = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+
+export const toPageBody = <T, B>(page: Page<T>, toBody: (item: T) => B) => ({ data: page.data.map(toBody), next_cursor: page.nextCursor });
 
 /** No stored string can hold U+0000: PostgreSQL's text cannot (see refuseNulCharacters). */
 const hasNul = (text: string): boolean => text.includes('\u0000');
