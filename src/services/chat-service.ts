@@ -27,7 +27,6 @@ export interface ChatReply {
 }
 
 type ContentEvent = { type: 'content'; content: string };
-
 type ChatStreamEvent = ContentEvent | { type: 'usage'; usage: Usage };
 
 interface ChatStream {

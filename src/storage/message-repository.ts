@@ -17,9 +17,10 @@ const toMessage = (r: Selectable<MessagesTable>): Message => ({
   createdAt: r.created_at,
 });
 
-const HISTORY_COLUMNS = ['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'] as const;
+/** What history reads of a message (history.ts), by conversation or by response (item-repository.ts). */
+export const HISTORY_COLUMNS = ['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'] as const;
 
-const toHistoryEntry = (r: HistoryRow): HistoryEntry => ({
+export const toHistoryEntry = (r: HistoryRow): HistoryEntry => ({
   seq: Number(r.seq),
   role: r.role,
   content: r.content,
