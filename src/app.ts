@@ -34,7 +34,7 @@ import type { Storage } from './storage/storage.js';
 import { providerTransport } from './upstream/transport.js';
 import { version } from './shared/version.js';
 
-export interface AppOptions {
+interface AppOptions {
   config: Config;
   storage: Storage;
   /** Where log lines go; stdout by default. Tests pass a stream to read them. */

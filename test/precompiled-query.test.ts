@@ -29,8 +29,8 @@ for (const database of TEST_DATABASES) {
     });
 
     test('runs with each call\'s values, on the database and inside a transaction', async () => {
-      const insert = precompile(db, ['id', 'body', 'n'], (row: Db['notes']) => db.insertInto('notes').values(row));
-      const byN = precompile(db, ['min', 'limit'], (a: { min: number; limit: number }) =>
+      const insert = precompile(['id', 'body', 'n'], (row: Db['notes']) => db.insertInto('notes').values(row));
+      const byN = precompile(['min', 'limit'], (a: { min: number; limit: number }) =>
         db.selectFrom('notes').select(['id', 'body']).where('n', '>=', a.min).where('body', 'is not', null).orderBy('n').limit(a.limit),
       );
       await insert(db, { id: 'a', body: 'first', n: 1 });
@@ -48,7 +48,7 @@ for (const database of TEST_DATABASES) {
 
     test('refuses at once an argument that does not end up as a bound parameter', () => {
       assert.throws(
-        () => precompile(db, ['id', 'unused'], (a: { id: string; unused: string }) => db.selectFrom('notes').select('id').where('id', '=', a.id)),
+        () => precompile(['id', 'unused'], (a: { id: string; unused: string }) => db.selectFrom('notes').select('id').where('id', '=', a.id)),
         /"unused" is not a bound parameter/,
       );
     });

@@ -141,7 +141,7 @@ const envSchema = z.object({
 
 const SECRET_VARIABLES = new Set(['OPENAI_API_KEY', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_API_KEY']);
 
-export type Env = z.infer<typeof envSchema>;
+type Env = z.infer<typeof envSchema>;
 
 export interface Config {
   host: string;

@@ -49,7 +49,7 @@ const OPENAI_OBJECT = { description: "The provider's answer, relayed", content: 
  * `GET /conversations/:id/messages` → `getConversationsByIdMessages`: a stable camelCase
  * operationId for a route that declares none, so generated clients get method names.
  */
-export function operationIdOf(method: string, url: string): string {
+function operationIdOf(method: string, url: string): string {
   const words = url
     .split('/')
     .flatMap((segment) => (segment.startsWith(':') ? ['by', ...wordsOf(segment.slice(1))] : wordsOf(segment)));

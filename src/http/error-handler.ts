@@ -33,7 +33,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
 }
 
 /** Turns framework errors (body parsing, validation) into the service's vocabulary. */
-export function toAppError(error: FastifyError | Error, bodyLimit?: number): AppError {
+function toAppError(error: FastifyError | Error, bodyLimit?: number): AppError {
   if (error instanceof AppError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const context = (error as FastifyError).validationContext ?? 'body';

@@ -1,7 +1,8 @@
 import type { preValidationHookHandler } from 'fastify';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import type { Conversation, Message } from '../storage/storage.js';
+import type { ChatInput } from '../services/chat-service.js';
+import type { Conversation, Message, Page } from '../storage/storage.js';
 
 /** Shapes shared by several routes; each route file keeps its own request schemas. */
 
@@ -46,6 +47,11 @@ export const pageQuery = (max: number, fallback: number) =>
     cursor: z.uuid({ message: 'not a cursor this service issued' }).optional().describe('next_cursor of the previous page'),
   });
 
+/** A page of a list, as every list route answers it: its items and the cursor of the next page. */
+export const pageBody = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+
+export const toPageBody = <T, B>(page: Page<T>, toBody: (item: T) => B) => ({ data: page.data.map(toBody), next_cursor: page.nextCursor });
+
 /** No stored string can hold U+0000: PostgreSQL's text cannot (see refuseNulCharacters). */
 const hasNul = (text: string): boolean => text.includes('\u0000');
 
@@ -57,7 +63,7 @@ export const idParams = z.object({ id: z.string().min(1).max(100).refine((id) =>
  * "body.items.0"), as ValidationError words fields. Iterative: a body nested as deep as
  * 1 MiB allows must not overflow the stack.
  */
-export function nulCharacterAt(body: unknown): string | undefined {
+function nulCharacterAt(body: unknown): string | undefined {
   const pending: Array<[unknown, string]> = [[body, 'body']];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [value, path] = next;
@@ -94,6 +100,16 @@ export const chatBody = z.object({
   message: chatMessage,
   conversation_id: z.string().min(1).max(100).optional().describe('Continue this conversation; a new one when absent'),
 });
+
+/** The chat or agent turn a chat body asks for; `conversationId` from the path where the route has one. */
+export const turnInput = (userId: string, body: z.infer<typeof chatBody>, conversationId = body.conversation_id): ChatInput => ({
+  userId,
+  message: body.message,
+  conversationId,
+});
+
+/** What a chat or agent turn may answer besides its 200. */
+export const turnErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
 
 export const conversationBody = z.object({
   id: z.string(),

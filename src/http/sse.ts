@@ -6,7 +6,7 @@ import type { LoggedEvent, StreamHub, StreamKind, StreamPolicy, StreamProducer }
 import type { CallOptions } from '../upstream/model-call.js';
 import { abortOnDisconnect } from './client-disconnect.js';
 import { modelCallOptions } from './model-call-options.js';
-import { toOpenAIError } from './openai-errors.js';
+import { toOpenAIError, type OpenAIErrorObject } from './openai-errors.js';
 
 /**
  * Server-sent events over the raw response. Each `send` waits for the socket
@@ -66,7 +66,7 @@ export class SseWriter {
 }
 
 /** What the services' event streams have in common: a type, and for failures a code and message. */
-export type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
+type StreamEvent = { type: string } & ({ type: 'error'; code: string; message: string; cause?: unknown } | object);
 
 /** A service's event stream: its conversation, the id its reply is stored under (for the lost-stream handler), its events. */
 export interface ServiceStream<E> {
@@ -76,7 +76,7 @@ export interface ServiceStream<E> {
 }
 
 /** Which log a service's event stream goes to, and what a disconnect does to it. */
-export interface LogTarget {
+interface LogTarget {
   hub: StreamHub;
   kind: StreamKind;
   policy: StreamPolicy;
@@ -186,20 +186,26 @@ async function produce<E extends StreamEvent>(
 }
 
 /**
- * Writes a relayed OpenAI stream (/v1): each event's data as it came, with backpressure. A
- * failure after the first event is OpenAI's mid-stream error event (`{"error": {...}}`,
- * which the SDKs raise), and the stream ends without [DONE]. A client that goes away
- * aborts the upstream (the events end with an AbortError, which is no error here).
+ * Writes an OpenAI stream (/v1): each event's data as it came (named, for the Responses
+ * API's typed events), with backpressure. A failure after the first event ends it with the
+ * protocol's error event, `errorEvent` of OpenAI's error object (Chat Completions'
+ * `{"error": {...}}`, which the SDKs raise, without [DONE]). A client that goes away aborts
+ * the upstream (the events end with an AbortError, which is no error here).
  */
-export async function writeRelayedStream(request: FastifyRequest, reply: FastifyReply, events: AsyncIterable<string>): Promise<void> {
+export async function writeOpenAIStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  events: AsyncIterable<string | { event: string; data: string }>,
+  errorEvent: (error: OpenAIErrorObject) => { event?: string; data: unknown },
+): Promise<void> {
   const sse = new SseWriter(request, reply);
   try {
-    for await (const data of events) await sse.send(data);
+    for await (const item of events) await (typeof item === 'string' ? sse.send(item) : sse.send(item.data, item.event));
   } catch (error) {
     if (!isAbort(error)) {
       if (!(error instanceof AppError)) request.log.error({ err: error }, 'stream failed');
-      const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-      await sse.send({ error: toOpenAIError(appError).error });
+      const { event, data } = errorEvent(toOpenAIError(error instanceof AppError ? error : new InternalError({ cause: error })).error);
+      await sse.send(data, event);
     }
   } finally {
     sse.end();

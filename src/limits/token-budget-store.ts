@@ -16,7 +16,7 @@ export interface TokenBudgetStore {
   add(key: string, window: number, tokens: number): Promise<void>;
 }
 
-export const TOKEN_WINDOW_MS = 60_000;
+const TOKEN_WINDOW_MS = 60_000;
 
 /** The current window's number and the milliseconds until it ends. */
 export function currentWindow(now = Date.now()): { window: number; resetMs: number } {

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import { ContextLengthExceededError, NotFoundError } from '../errors.js';
 import { newId } from '../shared/ids.js';
-import type { Message, MessageStatus, Storage } from '../storage/storage.js';
+import type { Message, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import type { HistoryCache } from './history-cache.js';
 import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from './model-step.js';
@@ -26,9 +26,10 @@ export interface ChatReply {
   tokensUsed: number;
 }
 
-export type ChatStreamEvent = { type: 'content'; content: string } | { type: 'usage'; usage: Usage };
+type ContentEvent = { type: 'content'; content: string };
+type ChatStreamEvent = ContentEvent | { type: 'usage'; usage: Usage };
 
-export interface ChatStream {
+interface ChatStream {
   conversationId: string;
   /**
    * The reply's message id, chosen before the stream starts: the reply is stored under it, so
@@ -48,7 +49,7 @@ export interface PreparedTurn {
 }
 
 const TITLE_LENGTH = 80;
-export const titleFrom = (message: string): string => {
+const titleFrom = (message: string): string => {
   const line = message.replace(/\s+/g, ' ').trim();
   return line.length <= TITLE_LENGTH ? line : `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…`;
 };
@@ -56,7 +57,7 @@ export const titleFrom = (message: string): string => {
 /** What a caller says about a message to store; order and times are the service's, and so is the id unless given. */
 export type NewMessageFields = Pick<Message, 'role' | 'content' | 'tokens' | 'status'> & Partial<Pick<Message, 'id' | 'toolCalls' | 'toolCallId'>>;
 
-export interface ChatServiceDeps {
+interface ChatServiceDeps {
   storage: Storage;
   model: ChatModel;
   tokens: TokenCounter;
@@ -171,12 +172,34 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     };
   }
 
+  /**
+   * One model call of a turn, streamed: its content deltas as events, then what it answered.
+   * Cut off (client gone, upstream dropped), the text that arrived is stored under `replyId`, marked incomplete.
+   */
+  async function* streamReply(conversationId: string, replyId: string, request: ChatRequest, options: CallOptions): AsyncGenerator<ContentEvent, ModelStep> {
+    let text = '';
+    let ended = false;
+    try {
+      const step = streamStep(model, request, options);
+      let next: IteratorResult<string, ModelStep>;
+      while (!(next = await step.next()).done) {
+        text += next.value;
+        yield { type: 'content', content: next.value };
+      }
+      ended = true;
+      return next.value;
+    } finally {
+      if (!ended && text) await appendMessage(conversationId, { id: replyId, role: 'assistant', content: text, tokens: countMessage(text), status: 'incomplete' });
+    }
+  }
+
   return {
     prepareTurn,
     appendMessage,
     appendMessages,
     appendMessageIfAbsent,
     countMessage,
+    streamReply,
 
     /** One blocking turn: stores both messages and returns the reply. */
     async reply(input: ChatInput, options: CallOptions = {}): Promise<ChatReply> {
@@ -205,34 +228,11 @@ export function chatService({ storage, model, tokens, history: historyCache, con
   };
 
   async function* turnEvents(turn: PreparedTurn, replyId: string, options: CallOptions): AsyncGenerator<ChatStreamEvent> {
-    let text = '';
-    let stored = false;
-    const store = (status: MessageStatus) => {
-      stored = true;
-      return appendMessage(turn.conversationId, { id: replyId, role: 'assistant', content: text, tokens: countMessage(text), status });
-    };
-    try {
-      const step = streamStep(model, turn.request, options);
-      let next: IteratorResult<string, ModelStep>;
-      while (!(next = await step.next()).done) {
-        text += next.value;
-        yield { type: 'content', content: next.value };
-      }
-      // Stored before the stream says it is done, so a failure to store is its error event.
-      await store('complete');
-      const completionTokens = tokens.count(text);
-      yield {
-        type: 'usage',
-        usage: next.value.usage ?? {
-          prompt_tokens: turn.promptTokens,
-          completion_tokens: completionTokens,
-          total_tokens: turn.promptTokens + completionTokens,
-        },
-      };
-    } finally {
-      // Cut off (client gone, upstream dropped): what arrived is kept, marked incomplete.
-      if (!stored && text) await store('incomplete');
-    }
+    const step = yield* streamReply(turn.conversationId, replyId, turn.request, options);
+    const completion = tokens.count(step.text);
+    // Stored before the stream says it is done, so a failure to store is its error event.
+    await appendMessage(turn.conversationId, { id: replyId, role: 'assistant', content: step.text, tokens: completion + TOKENS_PER_MESSAGE, status: 'complete' });
+    yield { type: 'usage', usage: step.usage ?? { prompt_tokens: turn.promptTokens, completion_tokens: completion, total_tokens: turn.promptTokens + completion } };
   }
 }
 

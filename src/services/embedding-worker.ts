@@ -25,7 +25,7 @@ interface Log {
   warn(object: object, message: string): void;
 }
 
-export interface ReindexSummary {
+interface ReindexSummary {
   model: string;
   dimensions: number | null;
   /** Tasks found without a current-model embedding and queued. */

@@ -26,7 +26,7 @@ export interface RelayedAnswer {
 }
 
 /** A relayed stream: each event's `data`, as the client should get it ([DONE] included). */
-export interface RelayedStream {
+interface RelayedStream {
   events: AsyncIterable<string>;
 }
 
@@ -190,7 +190,7 @@ export function trailingUsage(body: Buffer): TokenUsage | undefined {
  * their status and OpenAI error object; its 401/403 (our key is wrong), 429, 5xx,
  * timeouts and unreachability as our own errors, never with its words.
  */
-export function toRelayError(error: unknown): unknown {
+function toRelayError(error: unknown): unknown {
   if (error instanceof ProviderHttpError && error.status >= 400 && error.status < 500 && ![401, 403, 408, 429].includes(error.status)) {
     const e = error.error;
     const text = (v: unknown) => (typeof v === 'string' ? v : null);

@@ -18,7 +18,7 @@ export interface HistorySelection {
   messages: readonly ChatCompletionMessageParam[];
 }
 
-export interface HistoryCacheOptions {
+interface HistoryCacheOptions {
   storage: Pick<Storage, 'messages'>;
   /** The largest budget selections are made for (HISTORY_MAX_TOKENS): each entry keeps what that needs. */
   coverTokens: number;
@@ -178,9 +178,6 @@ export function historyCache(options: HistoryCacheOptions) {
       generation++;
       windows?.delete(conversationId);
     },
-
-    /** What is kept now: for tests and metrics. */
-    stats: () => ({ conversations: windows?.size ?? 0, bytes: windows?.calculatedSize ?? 0 }),
   };
 }
 

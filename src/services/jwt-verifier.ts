@@ -7,7 +7,7 @@ import { ServiceUnavailableError, UnauthorizedError } from '../errors.js';
  * token "signed" with the public key (which anyone can fetch from the JWKS) as its secret
  * would verify.
  */
-export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 /** Clocks of the app's sign-in and ours may disagree this much on `exp` and `nbf`. */
 const CLOCK_TOLERANCE_SECONDS = 30;

@@ -3,7 +3,7 @@ import type { Storage } from '../storage/storage.js';
 
 const REDIS_PING_TIMEOUT_MS = 1000;
 
-export interface ReadinessReport {
+interface ReadinessReport {
   /** The checks that answered: database always, redis when configured. */
   ok: string[];
   /** The checks that did not, with what went wrong (for the log). */

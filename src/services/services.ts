@@ -86,5 +86,3 @@ export async function createServices(deps: {
     conversationItems: conversationItemsService({ storage, tokens, history }),
   };
 }
-
-export type Services = Awaited<ReturnType<typeof createServices>>;

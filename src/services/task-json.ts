@@ -16,7 +16,7 @@ export const taskJson = z.object({
   updated_at: z.string(),
 });
 
-export type TaskJson = z.infer<typeof taskJson>;
+type TaskJson = z.infer<typeof taskJson>;
 
 export const toTaskJson = (t: Task): TaskJson => ({
   id: t.id,

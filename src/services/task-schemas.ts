@@ -17,7 +17,7 @@ export const taskId = z.string().min(1).max(100).describe('The id of the task, a
 /** U+0000 fits no text column of PostgreSQL: refused as the client's mistake on both databases. */
 const NO_NUL = /^[^\u0000]*$/;
 
-export const taskTitle = z
+const taskTitle = z
   .string()
   .trim()
   .min(1)
@@ -25,7 +25,7 @@ export const taskTitle = z
   .regex(NO_NUL, 'must not contain U+0000')
   .describe('Short summary of the task, 1 to 500 characters');
 
-export const taskDescription = z
+const taskDescription = z
   .string()
   .max(10_000)
   .regex(NO_NUL, 'must not contain U+0000')
@@ -40,7 +40,7 @@ export const taskStatus = z
   .enum(['pending', 'completed'])
   .describe('pending while the task is open, completed once it is done') satisfies z.ZodType<TaskStatus>;
 
-export const taskStatusFilter = z
+const taskStatusFilter = z
   .enum(['pending', 'completed', 'all'])
   .describe('Which tasks to return: pending, completed or all');
 

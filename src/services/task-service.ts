@@ -11,7 +11,7 @@ import type { CreateTaskInput, TaskStatusFilter, UpdateTaskInput } from './task-
  * is written is queued for embedding in the same transaction, then `indexNow` tries at
  * once; it never throws, so a write never fails because embeddings are unavailable.
  */
-export interface TaskIndexer {
+interface TaskIndexer {
   newJobDueAt(): string;
   indexNow(taskId: string): Promise<void>;
 }

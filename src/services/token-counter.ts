@@ -20,7 +20,7 @@ export interface TokenCounter {
 
 type Encoding = TokenCounter['encoding'];
 
-export function encodingForModel(model: string): Encoding {
+function encodingForModel(model: string): Encoding {
   const name = model.toLowerCase().replace(/^.*\//, '');
   if (/^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o\d)/.test(name)) return 'o200k_base';
   if (/^(gpt-4|gpt-3\.5|gpt-35|text-embedding|davinci|babbage)/.test(name)) return 'cl100k_base';

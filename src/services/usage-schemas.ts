@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { utcDay } from './usage-ledger.js';
 
 /** Longest range one usage query covers. */
-export const MAX_USAGE_DAYS = 366;
+const MAX_USAGE_DAYS = 366;
 /** Days covered when `from` is not given: the last 30, `to` included. */
 const DEFAULT_DAYS = 30;
 

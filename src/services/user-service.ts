@@ -2,7 +2,7 @@ import { newId } from '../shared/ids.js';
 import type { Storage, User, UserLimitChanges } from '../storage/storage.js';
 import { API_KEY_PREFIX, displayPrefix, generateApiKey, hashApiKey } from './api-keys.js';
 
-export interface CreatedUser {
+interface CreatedUser {
   user: User;
   /** The only time the key is visible: it is stored as a hash. */
   apiKey: string;

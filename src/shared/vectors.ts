@@ -41,7 +41,7 @@ export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
 }
 
 /** Search order: higher similarity first, equal similarities in id order. */
-export const moreSimilar = (a: { id: string; similarity: number }, b: { id: string; similarity: number }): boolean =>
+const moreSimilar = (a: { id: string; similarity: number }, b: { id: string; similarity: number }): boolean =>
   a.similarity > b.similarity || (a.similarity === b.similarity && a.id < b.id);
 
 /** Keeps `best` (sorted by moreSimilar) at the `k` most similar after adding `item`. */

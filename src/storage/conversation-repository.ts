@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { toPage } from './page.js';
+import { newestFirst } from './page.js';
 import { precompiler, type RunCompiled } from './precompiled-query.js';
 import type { ConversationsTable, Database } from './schema.js';
 import type { Conversation, ConversationRepository } from './storage.js';
@@ -14,7 +14,7 @@ const toConversation = (r: Selectable<ConversationsTable>): Conversation => ({
 
 /** The queries every chat turn runs, compiled once per database. */
 export function conversationQueries(db: Kysely<Database>, run?: RunCompiled) {
-  const compile = precompiler(db, run);
+  const compile = precompiler(run);
   return {
     create: compile(['id', 'user_id', 'title', 'created_at', 'updated_at'], (row: Omit<Selectable<ConversationsTable>, 'metadata'>) =>
       db.insertInto('conversations').values(row),
@@ -34,7 +34,7 @@ export function conversationQueries(db: Kysely<Database>, run?: RunCompiled) {
   };
 }
 
-export type ConversationQueries = ReturnType<typeof conversationQueries>;
+type ConversationQueries = ReturnType<typeof conversationQueries>;
 
 export function conversationRepository(db: Kysely<Database>, queries: ConversationQueries): ConversationRepository {
   return {
@@ -47,12 +47,8 @@ export function conversationRepository(db: Kysely<Database>, queries: Conversati
       return row && toConversation(row);
     },
 
-    async list(userId, { limit, cursor }) {
-      // Ids are time-sortable (UUIDv7), so "newest first" is id order and the cursor is the last id.
-      let query = db.selectFrom('conversations').selectAll().where('user_id', '=', userId);
-      if (cursor) query = query.where('id', '<', cursor);
-      const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
-      return toPage(rows, limit, toConversation, (c) => c.id);
+    async list(userId, page) {
+      return newestFirst(db.selectFrom('conversations').selectAll().where('user_id', '=', userId), page, toConversation);
     },
 
     async update(userId, id, changes) {

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
+import { HISTORY_COLUMNS, toHistoryEntry } from './message-repository.js';
 import type { Database, MessagesTable } from './schema.js';
-import type { HistoryEntry, ItemPart, ItemRepository, ItemRow, ListOrder } from './storage.js';
+import type { ItemPart, ItemRepository, ItemRow, ListOrder } from './storage.js';
 
 const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
@@ -84,22 +85,9 @@ export function itemRepository(db: Kysely<Database>): ItemRepository {
 
     async newestOfResponses(responseIds, { limit, beforeSeq }) {
       if (!responseIds.length) return [];
-      let query = db
-        .selectFrom('messages')
-        .select(['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'])
-        .where('response_id', 'in', responseIds);
+      let query = db.selectFrom('messages').select(HISTORY_COLUMNS).where('response_id', 'in', responseIds);
       if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
-      const found = await query.orderBy('seq', 'desc').limit(limit).execute();
-      return found.map(
-        (r): HistoryEntry => ({
-          seq: Number(r.seq),
-          role: r.role,
-          content: r.content,
-          tokens: r.tokens,
-          toolCalls: json(r.tool_calls),
-          toolCallId: r.tool_call_id,
-        }),
-      );
+      return (await query.orderBy('seq', 'desc').limit(limit).execute()).map(toHistoryEntry);
     },
 
     async rewrite(rowId, changes) {

@@ -17,9 +17,10 @@ const toMessage = (r: Selectable<MessagesTable>): Message => ({
   createdAt: r.created_at,
 });
 
-const HISTORY_COLUMNS = ['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'] as const;
+/** What history reads of a message (history.ts), by conversation or by response (item-repository.ts). */
+export const HISTORY_COLUMNS = ['seq', 'role', 'content', 'tokens', 'tool_calls', 'tool_call_id'] as const;
 
-const toHistoryEntry = (r: HistoryRow): HistoryEntry => ({
+export const toHistoryEntry = (r: HistoryRow): HistoryEntry => ({
   seq: Number(r.seq),
   role: r.role,
   content: r.content,
@@ -32,7 +33,7 @@ type HistoryRow = Pick<Selectable<MessagesTable>, (typeof HISTORY_COLUMNS)[numbe
 
 /** The queries every chat turn runs, compiled once per database. */
 export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
-  const compile = precompiler(db, run);
+  const compile = precompiler(run);
   return {
     append: compile(
       ['id', 'conversation_id', 'role', 'content', 'tokens', 'status', 'tool_calls', 'tool_call_id', 'created_at'],
@@ -50,7 +51,7 @@ export function messageQueries(db: Kysely<Database>, run?: RunCompiled) {
   };
 }
 
-export type MessageQueries = ReturnType<typeof messageQueries>;
+type MessageQueries = ReturnType<typeof messageQueries>;
 
 const toRow = (m: NewMessage) => ({
   id: m.id,

@@ -16,7 +16,7 @@ const types = {
   },
 };
 
-export interface PostgresOptions {
+interface PostgresOptions {
   /** Connections per instance. Default: 10 (DATABASE_POOL_SIZE). */
   poolSize?: number;
 }

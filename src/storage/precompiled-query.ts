@@ -3,7 +3,7 @@ import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 const NAME = Symbol('placeholder');
 
 /** Runs the query on `executor` (the database or a transaction of it) with these values. */
-export type PrecompiledQuery<A, R> = (executor: Kysely<any>, args: A) => Promise<QueryResult<R>>;
+type PrecompiledQuery<A, R> = (executor: Kysely<any>, args: A) => Promise<QueryResult<R>>;
 
 /**
  * How a compiled query is run on an executor: through Kysely, or, for SQLite, straight
@@ -22,7 +22,6 @@ export const throughKysely: RunCompiled = (executor, query) => executor.executeQ
  * Only for queries whose shape does not depend on the values.
  */
 export function precompile<A extends Record<string, unknown>, R>(
-  db: Kysely<any>,
   names: ReadonlyArray<keyof A & string>,
   build: (args: A) => Compilable<R>,
   run: RunCompiled = throughKysely,
@@ -41,8 +40,8 @@ function isStandIn(value: unknown): value is { [NAME]: string } {
   return typeof value === 'object' && value !== null && NAME in value;
 }
 
-/** `precompile` for one database and way of running: what a repository's queries are made with. */
+/** `precompile` for one way of running: what a repository's queries are made with. */
 export const precompiler =
-  (db: Kysely<any>, run?: RunCompiled) =>
+  (run?: RunCompiled) =>
   <A extends Record<string, unknown>, R>(names: ReadonlyArray<keyof A & string>, build: (args: A) => Compilable<R>): PrecompiledQuery<A, R> =>
-    precompile(db, names, build, run);
+    precompile(names, build, run);

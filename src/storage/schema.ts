@@ -17,7 +17,7 @@ export interface Database {
   responses: ResponsesTable;
 }
 
-export interface UsersTable {
+interface UsersTable {
   id: string;
   name: string;
   created_at: string;
@@ -28,7 +28,7 @@ export interface UsersTable {
   tokens_per_minute: number | null;
 }
 
-export interface ApiKeysTable {
+interface ApiKeysTable {
   id: string;
   user_id: string;
   /** SHA-256 of the key, hex. The key itself is never stored. */
@@ -105,7 +105,7 @@ export interface TasksTable {
   updated_at: string;
 }
 
-export interface TaskEmbeddingsTable {
+interface TaskEmbeddingsTable {
   task_id: string;
   user_id: string;
   model: string;
@@ -121,12 +121,12 @@ export interface TaskEmbeddingsTable {
 }
 
 /** Per user, bumped by triggers on every change to the user's task embeddings. */
-export interface EmbeddingRevisionsTable {
+interface EmbeddingRevisionsTable {
   user_id: string;
   revision: number;
 }
 
-export interface EmbeddingQueueTable {
+interface EmbeddingQueueTable {
   task_id: string;
   user_id: string;
   /** New on every enqueue: only the holder of the current version may store an embedding. */
@@ -137,7 +137,7 @@ export interface EmbeddingQueueTable {
 }
 
 /** The usage ledger: one row per user, UTC day (YYYY-MM-DD) and model, added to by upserts. */
-export interface UsageDailyTable {
+interface UsageDailyTable {
   user_id: string;
   day: string;
   model: string;

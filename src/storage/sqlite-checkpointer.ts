@@ -32,7 +32,7 @@ parentPort.once('message', () => {
 /** WAL pages after which the committing connection checkpoints itself (SQLite's default is 1,000). */
 export const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 
-export interface Checkpointer {
+interface Checkpointer {
   /** Runs a last checkpoint and ends the thread. */
   stop(): Promise<void>;
 }

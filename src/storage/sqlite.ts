@@ -125,7 +125,7 @@ export function openSqlite(
 }
 
 /** The database file could not be created or opened: start-up reports it in one line and stops. */
-export class SqliteOpenError extends Error {
+class SqliteOpenError extends Error {
   constructor(filename: string, reason: string, options?: { cause?: unknown }) {
     super(`cannot open the SQLite database ${filename}: ${reason}`, options);
     this.name = 'SqliteOpenError';

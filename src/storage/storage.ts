@@ -34,7 +34,7 @@ export interface Conversation {
   updatedAt: string;
 }
 
-export type MessageRole = 'system' | 'user' | 'assistant' | 'tool';
+type MessageRole = 'system' | 'user' | 'assistant' | 'tool';
 export type MessageStatus = 'complete' | 'incomplete';
 
 export interface ToolCall {
@@ -76,7 +76,7 @@ export interface Task {
   updatedAt: string;
 }
 
-export type TaskChanges = Partial<Pick<Task, 'title' | 'description' | 'priority' | 'status'>>;
+type TaskChanges = Partial<Pick<Task, 'title' | 'description' | 'priority' | 'status'>>;
 
 export interface Page<T> {
   data: T[];
@@ -157,7 +157,7 @@ export interface MessageRepository {
 export type ItemPart = 'input' | 'output';
 
 /** What an item holds beyond a chat message. */
-export interface ItemDetails {
+interface ItemDetails {
   /** A `developer` message is sent as `system`, and listed as what it was. */
   role?: 'developer';
 }
@@ -174,7 +174,7 @@ export interface ItemRow extends Omit<Message, 'conversationId'> {
   details: ItemDetails | null;
 }
 
-export type NewItemRow = Omit<ItemRow, 'seq'>;
+type NewItemRow = Omit<ItemRow, 'seq'>;
 
 export type ListOrder = 'asc' | 'desc';
 
@@ -215,7 +215,7 @@ export interface ResponseRecord {
   completedAt: string | null;
 }
 
-export type ResponseOutcome = Pick<ResponseRecord, 'status' | 'output' | 'usage' | 'error' | 'incompleteDetails' | 'updatedAt' | 'completedAt'>;
+type ResponseOutcome = Pick<ResponseRecord, 'status' | 'output' | 'usage' | 'error' | 'incompleteDetails' | 'updatedAt' | 'completedAt'>;
 
 /** One link of a previous_response_id chain. */
 export interface ResponseLink {

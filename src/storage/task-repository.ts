@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { toPage } from './page.js';
+import { newestFirst } from './page.js';
 import type { Database, TasksTable } from './schema.js';
 import type { Task, TaskRepository } from './storage.js';
 
@@ -37,13 +37,10 @@ export function taskRepository(db: Kysely<Database>): TaskRepository {
       return row && toTask(row);
     },
 
-    async list(userId, { status, limit, cursor }) {
-      // Ids are time-sortable (UUIDv7), so "newest first" is id order and the cursor is the last id.
+    async list(userId, { status, ...page }) {
       let query = db.selectFrom('tasks').selectAll().where('user_id', '=', userId);
       if (status) query = query.where('status', '=', status);
-      if (cursor) query = query.where('id', '<', cursor);
-      const rows = await query.orderBy('id', 'desc').limit(limit + 1).execute();
-      return toPage(rows, limit, toTask, (t) => t.id);
+      return newestFirst(query, page, toTask);
     },
 
     async update(userId, id, changes) {

@@ -18,7 +18,7 @@ const toUser = (row: UserRow): User => ({
 
 /** The queries every request runs, compiled once per database. */
 export function userQueries(db: Kysely<Database>, run?: RunCompiled) {
-  const compile = precompiler(db, run);
+  const compile = precompiler(run);
   return {
     // No cache in front of it: a revoked key must fail on its very next request.
     findByKeyHash: compile(['keyHash'], (a: { keyHash: string }) =>
@@ -36,7 +36,7 @@ export function userQueries(db: Kysely<Database>, run?: RunCompiled) {
   };
 }
 
-export type UserQueries = ReturnType<typeof userQueries>;
+type UserQueries = ReturnType<typeof userQueries>;
 
 export function userRepository(db: Kysely<Database>, queries: UserQueries): UserRepository {
   const insertKey = (executor: Kysely<Database>, key: ApiKeyRecord) =>

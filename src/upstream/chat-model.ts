@@ -11,7 +11,7 @@ import { answerEvents, postModelCall, readAnswer, startModelCall, type CallOptio
 import { ProviderProtocolError } from './provider-errors.js';
 import { readJson, type Transport, type UpstreamResponse } from './transport.js';
 
-export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool, ChatCompletionToolChoiceOption };
+export type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool };
 export type { CallOptions, TokenUsage } from './model-call.js';
 
 export interface ChatRequest {
@@ -26,7 +26,7 @@ export interface ChatRequest {
   settings?: ChatSettings | undefined;
 }
 
-export interface ChatSettings {
+interface ChatSettings {
   model: string;
   temperature?: number | undefined;
   topP?: number | undefined;

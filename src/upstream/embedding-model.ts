@@ -8,8 +8,8 @@ import { postModelCall, readAnswer, startModelCall, type CallOptions, type Model
 import { readJson, type Transport } from './transport.js';
 
 /** The API's limits per request: inputs, and total tokens (300k), kept well under with an overestimate. */
-export const MAX_INPUTS_PER_REQUEST = 2048;
-export const MAX_TOKENS_PER_REQUEST = 250_000;
+const MAX_INPUTS_PER_REQUEST = 2048;
+const MAX_TOKENS_PER_REQUEST = 250_000;
 
 /** Query embeddings kept in process, so repeating a search does not call the model again. */
 const QUERY_CACHE_SIZE = 1000;
@@ -18,7 +18,7 @@ const QUERY_CACHE_SIZE = 1000;
  * A deliberate overestimate of a text's tokens (UTF-8 bytes / 3: English runs ~4 bytes a token,
  * CJK ~3), so a batch never crosses the per-request token limit.
  */
-export const estimateTokens = (text: string): number => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
+const estimateTokens = (text: string): number => Math.ceil(Buffer.byteLength(text, 'utf8') / 3);
 
 export interface EmbedOptions extends CallOptions {
   /** Per-call override of OPENAI_MAX_RETRIES (the worker does its own backoff). */
@@ -117,7 +117,7 @@ export function embeddingModel(transport: Transport | undefined, config: Config[
 }
 
 /** Splits texts into requests of at most MAX_INPUTS_PER_REQUEST inputs and MAX_TOKENS_PER_REQUEST estimated tokens. */
-export function batches(texts: readonly string[]): string[][] {
+function batches(texts: readonly string[]): string[][] {
   const out: string[][] = [];
   let current: string[] = [];
   let tokens = 0;

@@ -10,7 +10,7 @@ export interface TokenUsage {
 }
 
 /** What a model call is expected to use, asked of its key's budget before it goes upstream. */
-export interface ModelCallEstimate {
+interface ModelCallEstimate {
   model: string;
   /** Counted when the caller knows it, else estimated from the request's size. */
   promptTokens: number;
@@ -23,7 +23,7 @@ export interface ModelCallEstimate {
  * `null` when it used nothing (it failed before an answer), `undefined` when that is
  * unknown (cut off mid-stream: what is held stays held).
  */
-export type SettleTokens = (usage: { total_tokens: number; completion_tokens: number } | null | undefined) => void;
+type SettleTokens = (usage: { total_tokens: number; completion_tokens: number } | null | undefined) => void;
 
 /** A key's TOKENS_PER_MINUTE as one call sees it (limits/token-budget.ts): hold the expected tokens first, settle with the real ones after. */
 export interface TokenBudget {
@@ -96,7 +96,7 @@ export function startModelCall(
 }
 
 /** How a call ended, for metrics and logs: "aborted", the contract's error code, or internal_error. */
-export const outcomeOf = (error: unknown): string =>
+const outcomeOf = (error: unknown): string =>
   isAbort(error) ? 'aborted' : error instanceof AppError ? error.code : 'internal_error';
 
 /**

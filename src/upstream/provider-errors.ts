@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
  * retries: the provider's words, unmapped. Callers choose how to show them (our API's
  * error table in error-mapping.ts, OpenAI's error object on /v1).
  */
-export class ProviderError extends Error {
+class ProviderError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;

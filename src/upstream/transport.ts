@@ -9,12 +9,12 @@ import { ProviderConnectionError, ProviderHttpError, ProviderProtocolError, Prov
  * The longest upstream wait hint we sit out inside one request. A longer
  * Retry-After is handed to our caller (429) instead of holding their request open.
  */
-export const MAX_RETRY_WAIT_MS = 10_000;
+const MAX_RETRY_WAIT_MS = 10_000;
 /** An error body is read up to this size for its message; the rest is dropped. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
-export interface SendOptions {
+interface SendOptions {
   method: 'GET' | 'POST' | 'DELETE';
   /** Below the base URL, without a leading slash: `chat/completions`. */
   path: string;
@@ -70,7 +70,7 @@ export function providerTransport(config: Config['openai']): Transport | undefin
   return config.apiKey || config.baseURL ? createTransport(config) : undefined;
 }
 
-export function createTransport(config: Config['openai']): Transport {
+function createTransport(config: Config['openai']): Transport {
   const base = new URL(config.baseURL ?? DEFAULT_BASE_URL);
   const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
   const pool = new Pool(base.origin, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });

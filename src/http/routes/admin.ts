@@ -20,7 +20,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * Whether `given` is the admin key, in constant time: both are hashed first, so the
  * comparison neither stops at the first wrong byte nor depends on the lengths.
  */
-export function isAdminKey(expected: string, given: string): boolean {
+function isAdminKey(expected: string, given: string): boolean {
   return timingSafeEqual(digest(expected), digest(given));
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { StreamHub } from '../../streams/stream-hub.js';
 import type { AgentService } from '../../services/agent/agent-service.js';
 import { modelCallOptions } from '../model-call-options.js';
-import { chatBody, errorResponses, eventStream } from '../schemas.js';
+import { chatBody, eventStream, turnErrors, turnInput } from '../schemas.js';
 import { writeEventStream } from '../sse.js';
 import { streamPolicy, streamPolicyFields } from './streams.js';
 
@@ -20,7 +20,6 @@ const agentReply = z.object({
   iterations: z.number().int().describe('Model calls made'),
   tokens_used: z.number().int().describe('Total tokens of every model call'),
 });
-const modelErrors = errorResponses(400, 401, 404, 413, 422, 429, 502, 503, 504);
 const tags = ['agent'];
 const security = [{ bearerAuth: [] }];
 
@@ -39,14 +38,11 @@ export function agentRoutes(deps: { agent: AgentService; streams: StreamHub }): 
             'The model may create, list, update and delete your tasks through tools; calls with bad arguments are answered ' +
             'to the model as tool errors. Stops at a text answer or after AGENT_MAX_ITERATIONS model calls.',
           body: chatBody,
-          response: { 200: agentReply, ...modelErrors },
+          response: { 200: agentReply, ...turnErrors },
         },
       },
       async (request, reply) => {
-        const result = await agent.run(
-          { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id },
-          modelCallOptions(request, reply),
-        );
+        const result = await agent.run(turnInput(request.user.id, request.body), modelCallOptions(request, reply));
         return {
           message: result.message,
           conversation_id: result.conversationId,
@@ -70,13 +66,12 @@ export function agentRoutes(deps: { agent: AgentService; streams: StreamHub }): 
             'complete, {"tool_result":{"name","result"}}, {"usage"} summed over every model call, and [DONE]. A failure ' +
             'before the first event is a normal error response; after it, an {"error","code"} event ends the stream.',
           body: chatBody.extend(streamPolicyFields),
-          response: { 200: eventStream, ...modelErrors },
+          response: { 200: eventStream, ...turnErrors },
         },
       },
       async (request, reply) => {
-        const input = { userId: request.user.id, message: request.body.message, conversationId: request.body.conversation_id };
         const target = { hub: streams, kind: 'agent' as const, policy: streamPolicy(request.body) };
-        await writeEventStream(request, reply, target, (options) => agent.stream(input, options), (event) => {
+        await writeEventStream(request, reply, target, (options) => agent.stream(turnInput(request.user.id, request.body), options), (event) => {
           switch (event.type) {
             case 'content':
               return { content: event.content };

@@ -1,15 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ConversationService } from '../../services/conversation-service.js';
-import {
-  conversationBody,
-  errorResponses,
-  idParams,
-  messageBody,
-  pageQuery,
-  toConversationBody,
-  toMessageBody,
-} from '../schemas.js';
+import { conversationBody, errorResponses, idParams, messageBody, pageBody, pageQuery, toConversationBody, toMessageBody, toPageBody } from '../schemas.js';
 
 const title = z.string().trim().min(1).max(200);
 const tags = ['conversations'];
@@ -44,15 +36,12 @@ export function conversationRoutes(deps: { conversations: ConversationService })
           summary: 'List conversations, newest first',
           querystring: pageQuery(100, 20),
           response: {
-            200: z.object({ data: z.array(conversationBody), next_cursor: z.string().nullable() }),
+            200: pageBody(conversationBody),
             ...errorResponses(401, 422),
           },
         },
       },
-      async (request) => {
-        const page = await conversations.list(request.user.id, request.query);
-        return { data: page.data.map(toConversationBody), next_cursor: page.nextCursor };
-      },
+      async (request) => toPageBody(await conversations.list(request.user.id, request.query), toConversationBody),
     );
 
     app.get(
@@ -112,15 +101,12 @@ export function conversationRoutes(deps: { conversations: ConversationService })
           params: idParams,
           querystring: pageQuery(1000, 200).extend({ cursor: z.string().regex(/^\d{1,15}$/).optional() }),
           response: {
-            200: z.object({ data: z.array(messageBody), next_cursor: z.string().nullable() }),
+            200: pageBody(messageBody),
             ...errorResponses(401, 404, 422),
           },
         },
       },
-      async (request) => {
-        const page = await conversations.messages(request.user.id, request.params.id, request.query);
-        return { data: page.data.map(toMessageBody), next_cursor: page.nextCursor };
-      },
+      async (request) => toPageBody(await conversations.messages(request.user.id, request.params.id, request.query), toMessageBody),
     );
   };
 }

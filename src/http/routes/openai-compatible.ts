@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidJsonError } from '../../errors.js';
 import type { GatewayService, RelayBody, RelayedAnswer } from '../../services/gateway-service.js';
 import { modelCallOptions } from '../model-call-options.js';
-import { writeRelayedStream } from '../sse.js';
+import { writeOpenAIStream } from '../sse.js';
 
 /**
  * A /v1 body may be larger than our own API's 1 MiB: chat requests carry images and long
@@ -53,7 +53,7 @@ export function openaiCompatibleRoutes(deps: { gateway: GatewayService }): Fasti
       },
       async (request: FastifyRequest, reply) => {
         const answer = await gateway.chatCompletions(request.body as RelayBody, modelCallOptions(request, reply));
-        if ('events' in answer) return writeRelayedStream(request, reply, answer.events);
+        if ('events' in answer) return writeOpenAIStream(request, reply, answer.events, (error) => ({ data: { error } }));
         return send(reply, answer);
       },
     );

@@ -1,44 +1,25 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError, InternalError } from '../../errors.js';
 import { createResponseBody, listQuery } from '../../services/responses/request-schema.js';
 import type { ResponsesService } from '../../services/responses/responses-service.js';
 import type { ResponseEvent } from '../../services/responses/stream-events.js';
-import { isAbort } from '../../upstream/error-mapping.js';
 import { modelCallOptions } from '../model-call-options.js';
-import { toOpenAIError } from '../openai-errors.js';
+import type { OpenAIErrorObject } from '../openai-errors.js';
 import { idParams } from '../schemas.js';
-import { SseWriter, writeLoggedStream } from '../sse.js';
+import { writeLoggedStream, writeOpenAIStream } from '../sse.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
 import { OPENAI_BODY_LIMIT_BYTES } from './openai-compatible.js';
 
 const tags = ['responses'];
 const security = [{ bearerAuth: [] }];
 
-/**
- * Writes a response's typed events as OpenAI streams them: `event: <type>` and the event as
- * `data:`. The service ends its own events (completed, incomplete or failed); anything that
- * still escapes is OpenAI's `error` event.
- */
-export async function writeResponseEvents(request: FastifyRequest, reply: FastifyReply, events: AsyncIterable<{ event?: string | undefined; data: string }>): Promise<void> {
-  const sse = new SseWriter(request, reply);
-  try {
-    for await (const { event, data } of events) await sse.send(data, event);
-  } catch (error) {
-    if (!isAbort(error)) {
-      if (!(error instanceof AppError)) request.log.error({ err: error }, 'stream failed');
-      const { error: body } = toOpenAIError(error instanceof AppError ? error : new InternalError({ cause: error }));
-      await sse.send({ type: 'error', code: body.code, message: body.message, param: body.param }, 'error');
-    }
-  } finally {
-    sse.end();
-  }
-}
-
+/** A response's typed events as OpenAI streams them: `event: <type>` and the event as `data:`. */
 async function* serialised(events: AsyncIterable<ResponseEvent>) {
   for await (const event of events) yield { event: event.type, data: JSON.stringify(event) };
 }
+
+/** The service ends its own events (completed, incomplete or failed); anything that still escapes is OpenAI's `error` event. */
+const errorEvent = ({ code, message, param }: OpenAIErrorObject) => ({ event: 'error', data: { type: 'error', code, message, param } });
 
 /** OpenAI's Responses API (stateful, over the Chat Completions upstream): create, retrieve, delete, input items. */
 export function responseRoutes(deps: { responses: ResponsesService }): FastifyPluginAsyncZod {
@@ -66,7 +47,7 @@ export function responseRoutes(deps: { responses: ResponsesService }): FastifyPl
           const disconnected = abortOnDisconnect(reply);
           return writeLoggedStream(request, reply, await responses.resume(request.user.id, queued.id, -1, disconnected), disconnected);
         }
-        if (request.body.stream) return writeResponseEvents(request, reply, serialised(await responses.stream(request.user.id, request.body, options)));
+        if (request.body.stream) return writeOpenAIStream(request, reply, serialised(await responses.stream(request.user.id, request.body, options)), errorEvent);
         return responses.create(request.user.id, request.body, options);
       },
     );

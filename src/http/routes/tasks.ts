@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createTaskInput, listTasksInput, updateTaskInput } from '../../services/task-schemas.js';
 import type { TaskService } from '../../services/task-service.js';
-import { errorResponses, idParams, pageQuery, taskBody, toTaskBody } from '../schemas.js';
+import { errorResponses, idParams, pageBody, pageQuery, taskBody, toPageBody, toTaskBody } from '../schemas.js';
 
 const listQuery = listTasksInput.extend(pageQuery(100, 50).shape);
 const tags = ['tasks'];
@@ -34,15 +34,12 @@ export function taskRoutes(deps: { tasks: TaskService }): FastifyPluginAsyncZod 
           summary: 'List tasks, newest first',
           querystring: listQuery,
           response: {
-            200: z.object({ data: z.array(taskBody), next_cursor: z.string().nullable() }),
+            200: pageBody(taskBody),
             ...errorResponses(401, 422),
           },
         },
       },
-      async (request) => {
-        const page = await tasks.list(request.user.id, request.query);
-        return { data: page.data.map(toTaskBody), next_cursor: page.nextCursor };
-      },
+      async (request) => toPageBody(await tasks.list(request.user.id, request.query), toTaskBody),
     );
 
     app.get(

@@ -3,7 +3,7 @@ import { derivedId, newId } from '../../shared/ids.js';
 import type { ToolCall } from '../../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
-import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from '../model-step.js';
+import { completeStep, started, type ModelStep, type StreamErrorEvent } from '../model-step.js';
 import { anyOf, hasTextAnswer, stepCountIs, type AgentStep } from './stop-conditions.js';
 import {
   parseArguments,
@@ -15,7 +15,7 @@ import {
   type ToolCallRequest,
 } from './tools.js';
 
-export interface AgentReply {
+interface AgentReply {
   conversationId: string;
   /** The model's final answer, or a note that the iteration limit was reached. */
   message: string;
@@ -27,13 +27,13 @@ export interface AgentReply {
   usage: Usage;
 }
 
-export type AgentStreamEvent =
+type AgentStreamEvent =
   | { type: 'content'; content: string }
   | { type: 'tool_call'; name: string; arguments: JsonObject | string }
   | { type: 'tool_result'; name: string; result: JsonObject }
   | { type: 'usage'; usage: Usage };
 
-export interface AgentStream {
+interface AgentStream {
   conversationId: string;
   /**
    * Names the assistant messages of the turn, chosen before the stream starts: step n's is
@@ -45,7 +45,7 @@ export interface AgentStream {
   events: AsyncIterable<AgentStreamEvent | StreamErrorEvent>;
 }
 
-export interface AgentServiceDeps {
+interface AgentServiceDeps {
   chat: ChatService;
   model: ChatModel;
   tools: readonly Tool[];
@@ -70,7 +70,7 @@ interface AgentRun {
 }
 
 
-export const iterationLimitMessage = (iterations: number, toolCalls: number): string =>
+const iterationLimitMessage = (iterations: number, toolCalls: number): string =>
   `I stopped after ${iterations} model calls (the AGENT_MAX_ITERATIONS limit) before reaching a final answer; ` +
   `${toolCalls} tool call${toolCalls === 1 ? ' was' : 's were'} made.`;
 
@@ -106,8 +106,11 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
 
   /** Adds one model call's usage: as reported, or our own count when the upstream sent none. */
   function addUsage(run: AgentRun, step: ModelStep): void {
-    const completion = chat.countMessage(step.text + step.calls.map((c) => c.name + c.arguments).join(''));
-    const usage = step.usage ?? { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
+    let usage = step.usage;
+    if (!usage) {
+      const completion = chat.countMessage(step.text + step.calls.map((c) => c.name + c.arguments).join(''));
+      usage = { prompt_tokens: run.promptTokens, completion_tokens: completion, total_tokens: run.promptTokens + completion };
+    }
     run.usage.prompt_tokens += usage.prompt_tokens;
     run.usage.completion_tokens += usage.completion_tokens;
     run.usage.total_tokens += usage.total_tokens;
@@ -160,27 +163,9 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     return completeStep(model, request(run), options);
   }
 
-  /** One model call streamed: its content deltas as events; cut off, the text that arrived is kept, marked incomplete. */
-  async function* streamedStep(run: AgentRun, options: CallOptions): AsyncGenerator<AgentStreamEvent, ModelStep> {
-    let text = '';
-    let ended = false;
-    try {
-      const step = streamStep(model, request(run), options);
-      let next: IteratorResult<string, ModelStep>;
-      while (!(next = await step.next()).done) {
-        text += next.value;
-        yield { type: 'content', content: next.value };
-      }
-      ended = true;
-      return next.value;
-    } finally {
-      // Unfinished tool calls never ran.
-      if (!ended && text) {
-        const id = stepMessageId(run, run.steps.length);
-        await chat.appendMessage(run.conversationId, { id, role: 'assistant', content: text, tokens: chat.countMessage(text), status: 'incomplete' });
-      }
-    }
-  }
+  /** One model call streamed: its content deltas as events; cut off, the text that arrived is kept (unfinished tool calls never ran). */
+  const streamedStep = (run: AgentRun, options: CallOptions) =>
+    chat.streamReply(run.conversationId, stepMessageId(run, run.steps.length), request(run), options);
 
   /**
    * The loop, blocking or streamed alike (`step` makes each model call): the model's tool

@@ -10,7 +10,7 @@ export interface AgentStep {
   toolCalls: number;
 }
 
-export type StopCondition = (steps: readonly AgentStep[]) => boolean;
+type StopCondition = (steps: readonly AgentStep[]) => boolean;
 
 /** Stops once `count` model calls were made (AGENT_MAX_ITERATIONS). */
 export const stepCountIs =

@@ -28,7 +28,7 @@ const defineTool = <S extends z.ZodType>(tool: Tool<z.output<S>> & { input: S })
 /** The most tasks one list_tasks call returns; the model is told when there are more. */
 const LIST_LIMIT = 100;
 
-export const updateTaskToolInput = updateTaskFields.extend({ id: taskId }).refine(changesSomething, {
+const updateTaskToolInput = updateTaskFields.extend({ id: taskId }).refine(changesSomething, {
   message: `Give at least one of ${Object.keys(updateTaskFields.shape).join(', ')} besides id`,
 });
 

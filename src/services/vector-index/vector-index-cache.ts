@@ -24,7 +24,7 @@ interface Entry {
   evicted: boolean;
 }
 
-export interface VectorIndexCacheOptions {
+interface VectorIndexCacheOptions {
   /** Total bytes all indexes may hold; least recently used users are dropped first. 0 disables the cache. */
   maxBytes: number;
   /**
