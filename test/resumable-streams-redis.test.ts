@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { startFakeOpenAI, type FakeOpenAI } from '../src/fake-openai/server.js';
 import { createUserKey } from './helpers/admin.js';
 import { startCutProxy } from './helpers/cut-proxy.js';
@@ -190,5 +192,51 @@ for (const db of TEST_DATABASES) {
         await next?.stop();
       }
     });
+
+    test(
+      'the instance settling a lost stream SIGKILLed mid-settle → another claims it once the claim lapses and ends it',
+      { skip: db.name !== 'postgres' && 'holds the settler with a PostgreSQL row lock', timeout: 120_000 },
+      async () => {
+        const keyPrefix = redisKeyPrefix();
+        const alone = { ...env, REDIS_KEY_PREFIX: keyPrefix };
+        const redis = new Redis(REDIS!);
+        const lock = new pg.Client({ connectionString: database.url });
+        lock.on('error', () => {}); // dropped with the database when the test ends
+        await lock.connect();
+        const processes: ServerProcess[] = [];
+        const started = async () => {
+          const p = await startServerProcess(alone);
+          processes.push(p);
+          return p;
+        };
+        try {
+          const victim = await started();
+          const { seen: before, conversationId, streamId } = await leaveAfter(victim, { message: '[[words:2000]] [[chunk-delay:20]] go', background: true }, 4);
+          // The settler stores the reply after touching the conversation's row: a lock on it holds the settler there.
+          await lock.query('BEGIN');
+          await lock.query('SELECT id FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
+          victim.child.kill('SIGKILL');
+          await victim.exited;
+          const settler = await started();
+          await until(async () => ((await redis.exists(`${keyPrefix}stream:{${streamId}}:claim`)) === 1 ? true : undefined), 'the claim');
+          settler.child.kill('SIGKILL');
+          await settler.exited;
+          await lock.query('ROLLBACK');
+          const next = await started();
+          const seen = await readSse(await resume(next, streamId));
+          assert.equal((seen.at(-1)!.data as { code?: string }).code, 'stream_lost');
+          assert.deepEqual(seen.slice(0, before.length), before);
+          const replies = (await messagesOf(next, conversationId)).filter((m) => m.role === 'assistant');
+          assert.deepEqual(
+            replies.map((m) => [m.status, m.content]),
+            [['incomplete', joined(seen)]],
+          );
+        } finally {
+          await lock.end();
+          redis.disconnect();
+          await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+        }
+      },
+    );
   });
 }
