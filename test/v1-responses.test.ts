@@ -253,8 +253,13 @@ for (const database of TEST_DATABASES) {
       const tools = [{ type: 'function' as const, name: 'f', parameters: {}, strict: false }];
       const stream = openai.responses.stream({ model: 'gpt-4o-mini', input: '[[tool:f {"a":1}]] [[tool:f {"a":2}]]', tools });
       const types: string[] = [];
-      for await (const event of stream) types.push(event.type);
+      const added: number[] = [];
+      for await (const event of stream) {
+        types.push(event.type);
+        if (event.type === 'response.output_item.added') added.push(event.output_index);
+      }
       const final = await stream.finalResponse();
+      assert.deepEqual(added, [0, 1], 'each call its own output index');
       const calls = final.output.filter((o) => o.type === 'function_call');
       assert.equal(calls.length, 2);
       assert.notEqual(calls[0]!.id, calls[1]!.id);
@@ -262,6 +267,56 @@ for (const database of TEST_DATABASES) {
       const outputs = calls.map((c) => ({ type: 'function_call_output' as const, call_id: c.type === 'function_call' ? c.call_id : '', output: c.type === 'function_call' ? c.arguments : '' }));
       const next = await openai.responses.create({ model: 'gpt-4o-mini', previous_response_id: final.id, input: outputs, tools });
       assert.equal(next.output_text, 'Done: {"a":1}; {"a":2}');
+    });
+
+    test('responses.stream with tools: text, then each call added as it starts and its arguments streamed fragment by fragment', async () => {
+      const openai = await client();
+      const tools = [
+        { type: 'function' as const, name: 'get_weather', parameters: {}, strict: false },
+        { type: 'function' as const, name: 'get_time', parameters: {}, strict: false },
+      ];
+      const args = ['{"city":"Paris","unit":"celsius"}', '{"tz":"Europe/Paris"}'];
+      const stream = openai.responses.stream({
+        model: 'gpt-4o-mini',
+        input: `[[reply:Let me check.]] [[tool:get_weather ${args[0]}]] [[tool:get_time ${args[1]}]]`,
+        tools,
+      });
+      const events: Array<Record<string, unknown> & { type: string; sequence_number: number }> = [];
+      for await (const event of stream) events.push(event as never);
+      const final = await stream.finalResponse();
+      assert.deepEqual(
+        events.map((e) => e.sequence_number),
+        events.map((_, i) => i),
+        'sequence numbers strictly increasing from 0',
+      );
+      const at = (type: string, index: number) => events.findIndex((e) => e.type === type && e.output_index === index);
+      // The message (index 0) is done before the first call (index 1) is added; each call's events in order.
+      assert.ok(at('response.output_text.delta', 0) > at('response.output_item.added', 0));
+      assert.ok(at('response.output_item.done', 0) < at('response.output_item.added', 1));
+      for (const [i, name] of ['get_weather', 'get_time'].entries()) {
+        const index = i + 1;
+        const added = events[at('response.output_item.added', index)]!;
+        assert.deepEqual({ ...(added.item as object), id: undefined, call_id: undefined }, { type: 'function_call', id: undefined, call_id: undefined, name, arguments: '', status: 'in_progress' });
+        const deltas = events.filter((e) => e.type === 'response.function_call_arguments.delta' && e.output_index === index);
+        assert.ok(deltas.length > 1, `several argument deltas for ${name}: ${deltas.length}`);
+        assert.ok(deltas.every((d) => d.item_id === (added.item as { id: string }).id));
+        const done = events[at('response.function_call_arguments.done', index)]!;
+        assert.ok(events.indexOf(deltas.at(-1)!) < events.indexOf(done) && events.indexOf(deltas[0]!) > events.indexOf(added));
+        assert.equal(deltas.map((d) => d.delta).join(''), args[i]);
+        assert.equal(done.arguments, args[i]);
+        assert.ok(at('response.output_item.done', index) > events.indexOf(done));
+        if (index === 1) assert.ok(at('response.output_item.done', 1) < at('response.output_item.added', 2));
+      }
+      assert.equal(events.at(-1)!.type, 'response.completed');
+      assert.deepEqual(final.output.map((o) => o.type), ['message', 'function_call', 'function_call']);
+      assert.equal(final.output_text, 'Let me check.');
+      assert.deepEqual(final.output.slice(1).map((o) => (o.type === 'function_call' ? o.arguments : '')), args);
+      const stored = await openai.responses.retrieve(final.id);
+      assert.deepEqual(stored.output.map((o) => o.id), final.output.map((o) => o.id));
+      assert.deepEqual(
+        events.filter((e) => e.type === 'response.output_item.done').map((e) => (e.item as { id: string }).id),
+        stored.output.map((o) => o.id),
+      );
     });
 
     test('responses.delete removes it: retrieve and input_items are 404 after', async () => {

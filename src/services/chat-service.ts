@@ -4,7 +4,7 @@ import { newId } from '../shared/ids.js';
 import type { Message, MessageStatus, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import type { HistoryCache } from './history-cache.js';
-import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from './model-step.js';
+import { completeStep, started, streamStep, type ModelStep, type StepDelta, type StreamErrorEvent } from './model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
 export interface ChatInput {
@@ -188,10 +188,11 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     };
     try {
       const step = streamStep(model, turn.request, options);
-      let next: IteratorResult<string, ModelStep>;
+      let next: IteratorResult<StepDelta, ModelStep>;
       while (!(next = await step.next()).done) {
-        text += next.value;
-        yield { type: 'content', content: next.value };
+        if (next.value.type !== 'text') continue;
+        text += next.value.text;
+        yield { type: 'content', content: next.value.text };
       }
       // Stored before the stream says it is done, so a failure to store is its error event.
       await store('complete');

@@ -2,7 +2,7 @@ import type { Config } from '../../config/config.js';
 import type { ToolCall } from '../../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
 import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
-import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from '../model-step.js';
+import { completeStep, started, streamStep, type ModelStep, type StepDelta, type StreamErrorEvent } from '../model-step.js';
 import { anyOf, hasTextAnswer, stepCountIs, type AgentStep } from './stop-conditions.js';
 import {
   parseArguments,
@@ -145,10 +145,12 @@ export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
     let ended = false;
     try {
       const step = streamStep(model, request(run), options);
-      let next: IteratorResult<string, ModelStep>;
+      let next: IteratorResult<StepDelta, ModelStep>;
+      // Tool calls are events once whole (the loop's tool_call), not fragment by fragment.
       while (!(next = await step.next()).done) {
-        text += next.value;
-        yield { type: 'content', content: next.value };
+        if (next.value.type !== 'text') continue;
+        text += next.value.text;
+        yield { type: 'content', content: next.value.text };
       }
       ended = true;
       return next.value;

@@ -6,15 +6,15 @@ import type { LoggedEvent, StreamHub } from '../../streams/stream-hub.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatCompletionTool, ChatModel, ChatRequest } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
 import type { TokenUsage } from '../../upstream/model-call.js';
-import { completeStep, primed, streamStep, type ModelStep } from '../model-step.js';
+import { completeStep, primed, streamStep, type ModelStep, type StepDelta } from '../model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from '../token-counter.js';
 import { buildContext, type Truncation } from './context.js';
 import { conversationNotFound } from './conversations.js';
 import { chainSource, conversationSource } from './history-sources.js';
-import { newResponseId } from './item-ids.js';
+import { callItemId, messageItemId, newResponseId } from './item-ids.js';
 import { itemPage, type ItemList } from './item-pages.js';
 import { appendDrafts, findItem, inputDrafts } from './item-store.js';
-import { itemsOfRow, rowTokens, type Item, type RowDraft } from './items.js';
+import { itemsOfRow, rowTokens, textPart, type FunctionCallItem, type Item, type MessageItem, type RowDraft } from './items.js';
 import type { CreateResponseBody, ListQuery, ToolChoice } from './request-schema.js';
 import { echoTool, responseObject, responseUsage, type ResponseObject, type ResponseSettings } from './response-object.js';
 import { ResponseEvents, textOfEvents, type ResponseEvent } from './stream-events.js';
@@ -213,15 +213,15 @@ export function responsesService(deps: {
 
   /**
    * A response's streamed events, numbered from 0: created and in_progress once the first
-   * token (or the whole answer) is in, so a failure before it is a plain error (an HTTP
-   * status); then items as they arrive, and last completed, incomplete or failed. An abort
+   * delta (or the whole answer) is in, so a failure before it is a plain error (an HTTP
+   * status); then each output item added as it starts, its deltas as they arrive, and done
+   * when the next starts or the answer ends; last completed, incomplete or failed. An abort
    * (client gone, cancel) ends them quietly with what arrived stored as incomplete.
    */
   async function* events(turn: PreparedResponse, options: CallOptions): AsyncGenerator<ResponseEvent> {
     const ev = new ResponseEvents();
     const step = streamStep(model, turn.request, options);
-    let text = '';
-    let next: IteratorResult<string, ModelStep>;
+    let next: IteratorResult<StepDelta, ModelStep>;
     try {
       next = await step.next();
     } catch (error) {
@@ -231,24 +231,44 @@ export function responsesService(deps: {
     const snapshot = (status: ResponseStatus) => responseObject({ ...turn.record, status });
     yield ev.event('response.created', { response: snapshot(turn.record.status) });
     yield ev.event('response.in_progress', { response: snapshot('in_progress') });
-    const messageId = itemsOfRow({ id: turn.outputRowId, role: 'assistant', content: 'x', status: 'complete', toolCalls: null, toolCallId: null, details: null })[0]!.id;
-    let started = false;
+    // The output items in the order they started (Chat Completions upstreams send text before
+    // calls, the order of the stored output); the last one is open.
+    const items: Array<MessageItem | FunctionCallItem> = [];
+    const calls = new Map<number, FunctionCallItem>(); // by the upstream's index
+    let message: MessageItem | undefined;
+    let text = '';
+    function* start(item: MessageItem | FunctionCallItem) {
+      const open = items.at(-1);
+      if (open) yield* ev.done(open.type === 'message' ? { ...open, status: 'completed', content: [textPart('assistant', text)] } : { ...open, status: 'completed' }, items.length - 1);
+      items.push(item);
+      yield* ev.started(item, items.length - 1);
+    }
     try {
-      while (!next.done) {
-        if (!started) {
-          started = true;
-          yield* ev.messageStarted({ type: 'message', id: messageId, status: 'in_progress', role: 'assistant', content: [] }, 0);
+      for (; !next.done; next = await step.next()) {
+        const delta = next.value;
+        if (delta.type === 'text') {
+          if (!message) yield* start((message = { type: 'message', id: messageItemId(turn.outputRowId), status: 'in_progress', role: 'assistant', content: [] }));
+          text += delta.text;
+          yield ev.textDelta(message.id, items.indexOf(message), delta.text);
+          continue;
         }
-        text += next.value;
-        yield ev.textDelta(messageId, 0, next.value);
-        next = await step.next();
+        let call = calls.get(delta.index);
+        if (!call) {
+          call = { type: 'function_call', id: callItemId(turn.outputRowId, delta.id), call_id: delta.id, name: delta.name, arguments: '', status: 'in_progress' };
+          calls.set(delta.index, call);
+          yield* start(call);
+        }
+        if (delta.arguments) {
+          call.arguments += delta.arguments;
+          yield ev.argumentsDelta(call.id, items.indexOf(call), delta.arguments);
+        }
       }
       const record = await settle(turn, stepOutcome(next.value));
-      yield* ev.rest(record.output as Item[], started);
+      yield* ev.rest(record.output as Item[], items.length);
       yield ev.event(record.status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(record) });
     } catch (error) {
       if (isAbort(error)) {
-        // Cancelled (background) or cut off: what arrived is kept.
+        // Cancelled (background) or cut off: what arrived of the text is kept (unfinished calls are not).
         if (turn.record.background) await settle(turn, { status: 'cancelled', text, calls: [] }, [...RUNNING, 'cancelled']);
         else await settle(turn, { status: 'incomplete', text, calls: [] });
         return;

@@ -41,22 +41,40 @@ export class ResponseEvents {
     ];
   }
 
-  /** A function call, whole: its arguments go in one delta (the model step assembles them). */
-  functionCall(item: FunctionCallItem, outputIndex: number): ResponseEvent[] {
+  /** A function call starts: the item, its arguments still empty. */
+  callStarted(item: FunctionCallItem, outputIndex: number): ResponseEvent {
+    return this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } });
+  }
+
+  argumentsDelta(itemId: string, outputIndex: number, delta: string): ResponseEvent {
+    return this.event('response.function_call_arguments.delta', { item_id: itemId, output_index: outputIndex, delta });
+  }
+
+  callDone(item: FunctionCallItem, outputIndex: number): ResponseEvent[] {
     return [
-      this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } }),
-      this.event('response.function_call_arguments.delta', { item_id: item.id, output_index: outputIndex, delta: item.arguments }),
       this.event('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, name: item.name, arguments: item.arguments }),
       this.event('response.output_item.done', { output_index: outputIndex, item }),
     ];
   }
 
-  /** The events of output items not streamed as they came (all but a message already started). */
-  rest(output: readonly Item[], messageStarted: boolean): ResponseEvent[] {
+  started(item: MessageItem | FunctionCallItem, outputIndex: number): ResponseEvent[] {
+    return item.type === 'message' ? this.messageStarted(item, outputIndex) : [this.callStarted(item, outputIndex)];
+  }
+
+  done(item: Item, outputIndex: number): ResponseEvent[] {
+    if (item.type === 'message') return this.messageDone(item, outputIndex);
+    if (item.type === 'function_call') return this.callDone(item, outputIndex);
+    return [];
+  }
+
+  /**
+   * The end of a response's output: the item still open (the `started`-th, if any) is done,
+   * and any not streamed (a message with no text) is added and done.
+   */
+  rest(output: readonly Item[], started: number): ResponseEvent[] {
     return output.flatMap((item, index) => {
-      if (item.type === 'message') return [...(messageStarted ? [] : this.messageStarted(item, index)), ...this.messageDone(item, index)];
-      if (item.type === 'function_call') return this.functionCall(item, index);
-      return [];
+      if (index < started - 1 || item.type === 'function_call_output') return [];
+      return [...(index < started ? [] : this.started(item, index)), ...this.done(item, index)];
     });
   }
 }
