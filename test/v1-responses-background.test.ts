@@ -117,6 +117,17 @@ for (const database of TEST_DATABASES) {
       assert.ok(count > 0);
     });
 
+    test('a background request the upstream refuses stays, failed (it was answered queued); its stream ends with response.failed', async () => {
+      const openai = await client();
+      const created = await openai.responses.create({ model: 'gpt-4o-mini', input: '[[error:400]] refused', background: true });
+      const stored = await settled(openai, created.id);
+      assert.equal(stored.status, 'failed');
+      assert.equal(stored.error?.code, 'invalid_prompt');
+      const events: Array<{ type: string }> = [];
+      for await (const event of await openai.responses.retrieve(created.id, { stream: true })) events.push(event);
+      assert.deepEqual(events.map((e) => e.type), ['response.failed']);
+    });
+
     test("cancel and stream replay of another user's response are 404, as unknown ids; background needs store", async () => {
       const owner = await client();
       const created = await owner.responses.create({ model: 'gpt-4o-mini', input: 'mine', background: true });

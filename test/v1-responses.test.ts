@@ -368,5 +368,32 @@ for (const database of TEST_DATABASES) {
       const openai = await client();
       await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', input: '[[error:500]]' }), (e: unknown) => e instanceof OpenAI.APIError && (e.status ?? 0) >= 500);
     });
+
+    test('a request the upstream refuses (its 4xx, relayed) leaves nothing stored: the conversation gains none of its input', async () => {
+      const openai = await client();
+      const conversation = await openai.conversations.create({});
+      await openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: 'kept' });
+      const refused = (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal(e.type, 'invalid_request_error');
+        return true;
+      };
+      await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: '[[error:400]] refused' }), refused);
+      await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: '[[error:400]] refused streamed', stream: true }), refused);
+      await assert.rejects(
+        openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: [{ role: 'user', content: 'two items' }, { role: 'user', content: '[[error:422]] refused' }] }),
+        (e: unknown) => e instanceof OpenAI.UnprocessableEntityError,
+      );
+      const texts = async () => (await openai.conversations.items.list(conversation.id, { order: 'asc' })).data.map((i) => (i.type === 'message' ? (i.content[0] as { text: string }).text : i.type));
+      assert.deepEqual(await texts(), ['kept', 'You said: kept']);
+      const messages = (await f.t.request({ method: 'GET', url: `/conversations/${conversation.id}/messages`, headers: { authorization: `Bearer ${openai.apiKey}` } })).json() as { data: unknown[] };
+      assert.equal(messages.data.length, 2, '/chat\'s view of the same rows');
+      // The conversation goes on from what was kept.
+      await openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: 'next' });
+      assert.deepEqual(lastMessages().map((m) => m.content), ['kept', 'You said: kept', 'next']);
+      // Our own failure (the upstream's 5xx) keeps the response, failed, and its input, as /chat keeps the user message.
+      await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: '[[error:503]] ours' }), (e: unknown) => e instanceof OpenAI.APIError && (e.status ?? 0) >= 500);
+      assert.equal((await texts()).at(-1), '[[error:503]] ours');
+    });
   });
 }

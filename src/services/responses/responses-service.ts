@@ -1,11 +1,12 @@
 import type { Config } from '../../config/config.js';
-import { AppError, InternalError, InvalidRequestError, NotFoundError } from '../../errors.js';
+import { AppError, InternalError, InvalidRequestError, NotFoundError, ProviderRejectedError } from '../../errors.js';
 import { newId } from '../../shared/ids.js';
 import type { ResponseRecord, ResponseStatus, Storage } from '../../storage/storage.js';
 import type { LoggedEvent, StreamHub } from '../../streams/stream-hub.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatCompletionTool, ChatModel, ChatRequest } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
 import type { TokenUsage } from '../../upstream/model-call.js';
+import type { HistoryCache } from '../history-cache.js';
 import { completeStep, primed, streamStep, type ModelStep, type StepDelta } from '../model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from '../token-counter.js';
 import { buildContext, type Truncation } from './context.js';
@@ -27,6 +28,8 @@ export interface PreparedResponse {
   store: boolean;
   /** The id of the row its output will be (the output items' ids derive from it). */
   outputRowId: string;
+  /** Its stored input rows. */
+  inputRowIds: string[];
 }
 
 const RUNNING: readonly ResponseStatus[] = ['queued', 'in_progress'];
@@ -52,8 +55,10 @@ export function responsesService(deps: {
   config: Pick<Config, 'modelContextTokens'>;
   /** Where background responses log their events (resumable streams). */
   hub: StreamHub;
+  /** /chat's history of a conversation: dropped when its rows are taken back. */
+  history: Pick<HistoryCache, 'drop'>;
 }) {
-  const { storage, model, tokens, config, hub } = deps;
+  const { storage, model, tokens, config, hub, history } = deps;
 
   async function prepare(userId: string, body: CreateResponseBody): Promise<PreparedResponse> {
     model.assertConfigured();
@@ -125,17 +130,20 @@ export function responsesService(deps: {
       updatedAt: now,
       completedAt: null,
     };
+    const inputRowIds: string[] = [];
     if (store) {
       await storage.transaction(async (tx) => {
         await tx.responses.create(record);
         const rows = await appendDrafts(tx, { conversationId, responseId: record.id, part: 'input', createdAt: now }, drafts);
         if (!rows) throw conversationNotFound(conversationId!);
+        inputRowIds.push(...rows.map((r) => r.id));
       });
     }
     return {
       record,
       store,
       outputRowId: newId(),
+      inputRowIds,
       promptTokens: context.promptTokens,
       request: {
         messages: context.messages,
@@ -208,15 +216,45 @@ export function responsesService(deps: {
 
   const failure = (error: unknown) => {
     const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-    return { code: appError.status === 429 ? 'rate_limit_exceeded' : 'server_error', message: appError.message };
+    const code = appError instanceof ProviderRejectedError ? 'invalid_prompt' : appError.status === 429 ? 'rate_limit_exceeded' : 'server_error';
+    return { code, message: appError.message };
   };
+
+  /**
+   * Settles a response whose model call did not finish. An abort keeps what arrived:
+   * cancelled for a background response (cancel, or shutdown), else incomplete. A refusal
+   * before any output (the provider's 4xx, relayed to the client as its error) takes back
+   * the response and its input, as OpenAI stores nothing for a request it rejects; but a
+   * background request was answered `queued` already, so it stays, failed. Our own failures
+   * (429, 5xx, timeouts) keep the response, failed, as OpenAI keeps one.
+   */
+  async function stop(turn: PreparedResponse, error: unknown, text = ''): Promise<ResponseRecord> {
+    if (isAbort(error)) {
+      if (turn.record.background) return settle(turn, { status: 'cancelled', text, calls: [] }, [...RUNNING, 'cancelled']);
+      return settle(turn, { status: 'incomplete', text, calls: [] });
+    }
+    if (error instanceof ProviderRejectedError && !text && !turn.record.background) {
+      if (turn.store) await discard(turn);
+      return turn.record;
+    }
+    return settle(turn, { status: 'failed', text, calls: [], error: failure(error) });
+  }
+
+  /** Deletes a stored response with its input rows, its conversation's too. */
+  async function discard(turn: PreparedResponse): Promise<void> {
+    await storage.transaction(async (tx) => {
+      for (const id of turn.inputRowIds) await tx.items.delete(id);
+      await tx.responses.delete(turn.record.userId, turn.record.id);
+    });
+    if (turn.record.conversationId) history.drop(turn.record.conversationId);
+  }
 
   /**
    * A response's streamed events, numbered from 0: created and in_progress once the first
    * delta (or the whole answer) is in, so a failure before it is a plain error (an HTTP
    * status); then each output item added as it starts, its deltas as they arrive, and done
    * when the next starts or the answer ends; last completed, incomplete or failed. An abort
-   * (client gone, cancel) ends them quietly with what arrived stored as incomplete.
+   * (client gone, cancel) ends them quietly, settled by `stop`.
    */
   async function* events(turn: PreparedResponse, options: CallOptions): AsyncGenerator<ResponseEvent> {
     const ev = new ResponseEvents();
@@ -225,7 +263,7 @@ export function responsesService(deps: {
     try {
       next = await step.next();
     } catch (error) {
-      await settle(turn, isAbort(error) ? { status: 'incomplete', text: '', calls: [] } : { status: 'failed', text: '', calls: [], error: failure(error) });
+      await stop(turn, error);
       throw error;
     }
     const snapshot = (status: ResponseStatus) => responseObject({ ...turn.record, status });
@@ -267,14 +305,9 @@ export function responsesService(deps: {
       yield* ev.rest(record.output as Item[], items.length);
       yield ev.event(record.status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(record) });
     } catch (error) {
-      if (isAbort(error)) {
-        // Cancelled (background) or cut off: what arrived of the text is kept (unfinished calls are not).
-        if (turn.record.background) await settle(turn, { status: 'cancelled', text, calls: [] }, [...RUNNING, 'cancelled']);
-        else await settle(turn, { status: 'incomplete', text, calls: [] });
-        return;
-      }
-      const record = await settle(turn, { status: 'failed', text, calls: [], error: failure(error) });
-      yield ev.event('response.failed', { response: responseObject(record) });
+      // Cut off, cancelled or failed: what arrived of the text is kept (unfinished calls are not).
+      const record = await stop(turn, error, text);
+      if (!isAbort(error)) yield ev.event('response.failed', { response: responseObject(record) });
     }
   }
 
@@ -314,7 +347,7 @@ export function responsesService(deps: {
   async function settleLost(userId: string, responseId: string, logged: readonly LoggedEvent[]): Promise<void> {
     const record = await storage.responses.get(userId, responseId);
     if (!record || !RUNNING.includes(record.status)) return;
-    const turn: PreparedResponse = { record, store: true, outputRowId: newId(), promptTokens: 0, request: { messages: [] } };
+    const turn: PreparedResponse = { record, store: true, outputRowId: newId(), inputRowIds: [], promptTokens: 0, request: { messages: [] } };
     await settle(turn, { status: 'incomplete', text: textOfEvents(logged), calls: [] });
   }
 
@@ -358,7 +391,7 @@ export function responsesService(deps: {
       try {
         step = await completeStep(model, turn.request, options);
       } catch (error) {
-        await settle(turn, isAbort(error) ? { status: 'incomplete', text: '', calls: [] } : { status: 'failed', text: '', calls: [], error: failure(error) });
+        await stop(turn, error);
         throw error;
       }
       return responseObject(await settle(turn, stepOutcome(step)));
