@@ -254,17 +254,23 @@ export function responsesService(deps: {
    * delta (or the whole answer) is in, so a failure before it is a plain error (an HTTP
    * status); then each output item added as it starts, its deltas as they arrive, and done
    * when the next starts or the answer ends; last completed, incomplete or failed. An abort
-   * (client gone, cancel) ends them quietly, settled by `stop`.
+   * (client gone) ends them quietly with what arrived stored as incomplete; a background
+   * response (whose request was answered already) ends with its outcome: failed, or
+   * `response.cancelled` when cancelled.
    */
   async function* events(turn: PreparedResponse, options: CallOptions): AsyncGenerator<ResponseEvent> {
     const ev = new ResponseEvents();
+    const ended = (error: unknown, record: ResponseRecord) =>
+      ev.event(isAbort(error) ? 'response.cancelled' : 'response.failed', { response: responseObject(record) });
     const step = streamStep(model, turn.request, options);
     let next: IteratorResult<StepDelta, ModelStep>;
     try {
       next = await step.next();
     } catch (error) {
-      await stop(turn, error);
-      throw error;
+      const record = await stop(turn, error);
+      if (!turn.record.background) throw error;
+      yield ended(error, record);
+      return;
     }
     const snapshot = (status: ResponseStatus) => responseObject({ ...turn.record, status });
     yield ev.event('response.created', { response: snapshot(turn.record.status) });
@@ -307,7 +313,7 @@ export function responsesService(deps: {
     } catch (error) {
       // Cut off, cancelled or failed: what arrived of the text is kept (unfinished calls are not).
       const record = await stop(turn, error, text);
-      if (!isAbort(error)) yield ev.event('response.failed', { response: responseObject(record) });
+      if (!isAbort(error) || turn.record.background) yield ended(error, record);
     }
   }
 
@@ -322,15 +328,17 @@ export function responsesService(deps: {
     await storage.responses.setStreamId(turn.record.id, producer.id);
     const queued = responseObject(turn.record);
     void (async () => {
+      let last = -1;
       try {
         await storage.responses.settle(turn.record.id, { status: 'in_progress', updatedAt: new Date().toISOString() }, ['queued']);
-        try {
-          for await (const event of events(turn, { ...options, signal: producer.signal })) await producer.append(JSON.stringify(event), event.type);
-        } catch (error) {
-          if (isAbort(error)) return; // cancelled before the first token: settled by events()
-          const failed = responseObject(turn.record);
-          await producer.append(JSON.stringify({ type: 'response.failed', sequence_number: 0, response: failed }), 'response.failed');
+        for await (const event of events(turn, { ...options, signal: producer.signal })) {
+          await producer.append(JSON.stringify(event), event.type);
+          last = event.sequence_number;
         }
+      } catch {
+        // Storing its outcome failed: readers are still told it did not finish.
+        const failed = responseObject({ ...turn.record, status: 'failed' });
+        await producer.append(JSON.stringify({ type: 'response.failed', sequence_number: last + 1, response: failed }), 'response.failed');
       } finally {
         await producer.end();
       }
