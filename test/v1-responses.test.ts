@@ -185,6 +185,23 @@ for (const database of TEST_DATABASES) {
       await assert.rejects(openai.conversations.retrieve(conversation.id), OpenAI.NotFoundError);
     });
 
+    test('a bad conversation item is 400 naming its field', async () => {
+      const openai = await client();
+      const named = (param: string) => (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal(e.type, 'invalid_request_error');
+        assert.equal(e.param, param);
+        return true;
+      };
+      await assert.rejects(openai.conversations.create({ items: [{ role: 'robot', content: 'x' } as never] }), named('items[0].role'));
+      const conversation = await openai.conversations.create({});
+      await assert.rejects(
+        openai.conversations.items.create(conversation.id, { items: [{ type: 'message', role: 'user', content: 'ok' }, { type: 'function_call_output', call_id: 'x' } as never] }),
+        named('items[1].output'),
+      );
+      assert.equal((await openai.conversations.items.list(conversation.id)).data.length, 0);
+    });
+
     test('responses.stream: typed events in order with increasing sequence numbers, and the final response', async () => {
       const openai = await client();
       const stream = openai.responses.stream({ model: 'gpt-4o-mini', input: 'stream me please' });
@@ -345,7 +362,16 @@ for (const database of TEST_DATABASES) {
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ input: 'x' }, 'model'],
         [{ model: 'm', input: 'x', temperature: 7 }, 'temperature'],
-        [{ model: 'm', input: [{ role: 'user', content: 'ok' }, { role: 'wizard', content: 'x' }] }, 'input'],
+        [{ model: 'm', input: [{ role: 'user', content: 'ok' }, { role: 'wizard', content: 'x' }] }, 'input[1].role'],
+        // The union branch the item's type selects (a message when it has none) names the field.
+        [{ model: 'm', input: [{ type: 'function_call_output', call_id: 'x' }] }, 'input[0].output'],
+        [{ model: 'm', input: [{ role: 'robot', content: 'x' }] }, 'input[0].role'],
+        [{ model: 'm', input: [{ type: 'function_call', call_id: 'c', name: 'f' }] }, 'input[0].arguments'],
+        [{ model: 'm', input: [{ type: 'message', role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }] }, 'input[0].content[0].type'],
+        [{ model: 'm', input: [{ type: 'message', role: 'user', content: 7 }] }, 'input[0].content'],
+        [{ model: 'm', input: [{ type: 'bogus' }] }, 'input[0].type'],
+        [{ model: 'm', input: 'x', conversation: {} }, 'conversation.id'],
+        [{ model: 'm', input: 'x', tools: [{ type: 'function' }] }, 'tools[0].name'],
         [{ model: 'm', input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type'],
         [{ model: 'm', input: 'x', truncation: 'sometimes' }, 'truncation'],
         [{ model: 'm', input: [{ type: 'item_reference', id: 'msg_0123456789abcdef0123456789abcdef' }] }, 'input[0].id'],
