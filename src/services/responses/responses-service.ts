@@ -221,23 +221,25 @@ export function responsesService(deps: {
   };
 
   /**
-   * Settles a response whose model call did not finish. An abort keeps what arrived:
-   * cancelled for a background response (cancel, or shutdown), else incomplete. A refusal
-   * before any output (the provider's 4xx, relayed to the client as its error) takes back
+   * Settles a response whose model call did not finish; `text` is what arrived, undefined
+   * when nothing was sent yet. An abort keeps it: cancelled for a background response
+   * (cancel, or shutdown), else incomplete. A refusal before anything was sent (the
+   * provider's 4xx, relayed to the client as its error) takes back
    * the response and its input, as OpenAI stores nothing for a request it rejects; but a
    * background request was answered `queued` already, so it stays, failed. Our own failures
    * (429, 5xx, timeouts) keep the response, failed, as OpenAI keeps one.
    */
-  async function stop(turn: PreparedResponse, error: unknown, text = ''): Promise<ResponseRecord> {
+  async function stop(turn: PreparedResponse, error: unknown, text?: string): Promise<ResponseRecord> {
+    const kept = { text: text ?? '', calls: [] };
     if (isAbort(error)) {
-      if (turn.record.background) return settle(turn, { status: 'cancelled', text, calls: [] }, [...RUNNING, 'cancelled']);
-      return settle(turn, { status: 'incomplete', text, calls: [] });
+      if (turn.record.background) return settle(turn, { status: 'cancelled', ...kept }, [...RUNNING, 'cancelled']);
+      return settle(turn, { status: 'incomplete', ...kept });
     }
-    if (error instanceof ProviderRejectedError && !text && !turn.record.background) {
+    if (error instanceof ProviderRejectedError && text === undefined && !turn.record.background) {
       if (turn.store) await discard(turn);
       return turn.record;
     }
-    return settle(turn, { status: 'failed', text, calls: [], error: failure(error) });
+    return settle(turn, { status: 'failed', ...kept, error: failure(error) });
   }
 
   /** Deletes a stored response with its input rows, its conversation's too. */
@@ -336,7 +338,7 @@ export function responsesService(deps: {
           last = event.sequence_number;
         }
       } catch {
-        // Storing its outcome failed: readers are still told it did not finish.
+        // Storing its outcome, or logging an event, failed: readers are still told it did not finish.
         const failed = responseObject({ ...turn.record, status: 'failed' });
         await producer.append(JSON.stringify({ type: 'response.failed', sequence_number: last + 1, response: failed }), 'response.failed');
       } finally {
