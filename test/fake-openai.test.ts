@@ -173,6 +173,22 @@ describe('chat completions', () => {
     assert.equal(b.choices[0]?.message.content, 'You said: show');
   });
 
+  test('tool with reply: the assistant message carries the text before its calls, streamed first', async () => {
+    const request = { model: 'gpt-4o-mini', tools: TOOLS, messages: [{ role: 'user' as const, content: '[[reply:On it.]] [[tool:list_tasks {"status":"all"}]]' }] };
+    const whole = await openai.chat.completions.create(request);
+    assert.equal(whole.choices[0]?.message.content, 'On it.');
+    assert.equal(whole.choices[0]?.message.tool_calls?.length, 1);
+    assert.equal(whole.choices[0]?.finish_reason, 'tool_calls');
+    const order: string[] = [];
+    for await (const c of await openai.chat.completions.create({ ...request, stream: true })) {
+      const delta = c.choices[0]?.delta;
+      if (delta?.content) order.push('text');
+      if (delta?.tool_calls?.length) order.push('call');
+    }
+    assert.equal(order[0], 'text');
+    assert.ok(order.includes('call') && order.indexOf('call') > order.lastIndexOf('text'));
+  });
+
   test('streamed tool calls arrive fragmented and reassemble by index', async () => {
     const args = '{"title":"Write the quarterly report","priority":"high"}';
     const stream = await openai.chat.completions.create({

@@ -117,6 +117,56 @@ for (const database of TEST_DATABASES) {
       assert.ok(count > 0);
     });
 
+    test('a reader following a background response that is cancelled gets a last response.cancelled event, also when it resumes', async () => {
+      const openai = await client();
+      const stream = await openai.responses.create({ model: 'gpt-4o-mini', input: '[[words:500]] [[chunk-delay:20]]', background: true, stream: true });
+      const events: Array<{ type: string; sequence_number: number; delta?: string; response?: { id: string; status: string; output_text?: string; output: Array<{ content?: Array<{ text: string }> }> } }> = [];
+      let cancel: Promise<OpenAI.Responses.Response> | undefined;
+      for await (const event of stream) {
+        events.push(event as never);
+        // Cancelled from another call once two deltas are in; this reader goes on reading.
+        if (!cancel && events.filter((e) => e.type === 'response.output_text.delta').length === 2) cancel = openai.responses.cancel(events[0]!.response!.id);
+      }
+      assert.equal((await cancel)?.status, 'cancelled');
+      assert.deepEqual(
+        events.map((e) => e.sequence_number),
+        events.map((_, i) => i),
+      );
+      const last = events.at(-1)!;
+      assert.equal(last.type, 'response.cancelled');
+      assert.equal(last.response!.status, 'cancelled');
+      assert.equal(last.response!.id, events[0]!.response!.id);
+      const text = events.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : [])).join('');
+      assert.ok(text.startsWith('w1 w2'));
+      assert.equal(last.response!.output[0]?.content?.[0]?.text, text, 'what arrived');
+      assert.equal((await openai.responses.retrieve(last.response!.id)).status, 'cancelled');
+      // Logged before the log ended: a resume gets it too.
+      const resumed: Array<{ type: string; sequence_number: number }> = [];
+      for await (const event of await openai.responses.retrieve(last.response!.id, { stream: true, starting_after: last.sequence_number - 1 })) resumed.push(event);
+      assert.deepEqual(resumed.map((e) => [e.type, e.sequence_number]), [['response.cancelled', last.sequence_number]]);
+    });
+
+    test('cancelled before its first token: its stream is one response.cancelled event', async () => {
+      const openai = await client();
+      const created = await openai.responses.create({ model: 'gpt-4o-mini', input: '[[delay:10000]] slow', background: true });
+      await f.fake.waitFor((c) => c.chatStreams === 1);
+      assert.equal((await openai.responses.cancel(created.id)).status, 'cancelled');
+      const events: Array<{ type: string; sequence_number: number; response?: { status: string } }> = [];
+      for await (const event of await openai.responses.retrieve(created.id, { stream: true })) events.push(event as never);
+      assert.deepEqual(events.map((e) => [e.type, e.sequence_number, e.response?.status]), [['response.cancelled', 0, 'cancelled']]);
+    });
+
+    test('a background request the upstream refuses stays, failed (it was answered queued); its stream ends with response.failed', async () => {
+      const openai = await client();
+      const created = await openai.responses.create({ model: 'gpt-4o-mini', input: '[[error:400]] refused', background: true });
+      const stored = await settled(openai, created.id);
+      assert.equal(stored.status, 'failed');
+      assert.equal(stored.error?.code, 'invalid_prompt');
+      const events: Array<{ type: string }> = [];
+      for await (const event of await openai.responses.retrieve(created.id, { stream: true })) events.push(event);
+      assert.deepEqual(events.map((e) => e.type), ['response.failed']);
+    });
+
     test("cancel and stream replay of another user's response are 404, as unknown ids; background needs store", async () => {
       const owner = await client();
       const created = await owner.responses.create({ model: 'gpt-4o-mini', input: 'mine', background: true });

@@ -79,6 +79,25 @@ describe('/v1/responses with the Vercel AI SDK and the OpenAI Agents SDK', () =>
     assert.equal(result.steps.length, 2);
   });
 
+  test('AI SDK streamText with a tool: the call\'s input streams in deltas, runs, and the second step answers', async () => {
+    const openai = createOpenAI({ baseURL: `${base}/v1`, apiKey: await apiKey() });
+    const errors: unknown[] = [];
+    const result = streamText({
+      model: openai.responses('gpt-4o-mini'),
+      prompt: 'weather [[tool:get_weather {"city":"Reykjavik"}]]',
+      tools: { get_weather: tool({ inputSchema: z.object({ city: z.string() }), execute: async ({ city }) => ({ city, temperature_c: 1 }) }) },
+      stopWhen: stepCountIs(3),
+      maxRetries: 0,
+      onError: ({ error }) => void errors.push(error),
+    });
+    const inputDeltas: string[] = [];
+    for await (const part of result.fullStream) if (part.type === 'tool-input-delta') inputDeltas.push(part.delta);
+    assert.deepEqual(errors, []);
+    assert.ok(inputDeltas.length > 1, `streamed in deltas (${inputDeltas.length})`);
+    assert.equal(inputDeltas.join(''), '{"city":"Reykjavik"}');
+    assert.equal(await result.text, 'Done: {"city":"Reykjavik","temperature_c":1}');
+  });
+
   test('an Agents SDK agent with one function tool runs to completion against the service', async () => {
     const seen: string[] = [];
     const getWeather = agentTool({

@@ -96,6 +96,13 @@ for (const db of TEST_DATABASES) {
         assert.equal(((await cancelled.json()) as { status: string }).status, 'cancelled');
         const seen = await reading;
         assert.equal(seen[0]!.data.sequence_number, 3);
+        // The reader's last event is the cancelled response, logged in Redis before the log ended.
+        const last = seen.at(-1)!.data as { type: string; sequence_number: number; response: { status: string } };
+        assert.equal(last.type, 'response.cancelled');
+        assert.equal(last.sequence_number, seen.at(-2)!.data.sequence_number + 1);
+        assert.equal(last.response.status, 'cancelled');
+        const resumed = await readSse(await fetch(`${a.url}/v1/responses/${id}?stream=true&starting_after=${last.sequence_number - 1}`, { headers: headers() }));
+        assert.deepEqual(resumed.map((e) => e.data.type), ['response.cancelled']);
         await fake.waitFor((c) => c.abortedStreams >= 1, 5000);
         const stored = await until(async () => {
           const r = await retrieve(b, id);

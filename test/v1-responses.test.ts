@@ -185,6 +185,23 @@ for (const database of TEST_DATABASES) {
       await assert.rejects(openai.conversations.retrieve(conversation.id), OpenAI.NotFoundError);
     });
 
+    test('a bad conversation item is 400 naming its field', async () => {
+      const openai = await client();
+      const named = (param: string) => (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal(e.type, 'invalid_request_error');
+        assert.equal(e.param, param);
+        return true;
+      };
+      await assert.rejects(openai.conversations.create({ items: [{ role: 'robot', content: 'x' } as never] }), named('items[0].role'));
+      const conversation = await openai.conversations.create({});
+      await assert.rejects(
+        openai.conversations.items.create(conversation.id, { items: [{ type: 'message', role: 'user', content: 'ok' }, { type: 'function_call_output', call_id: 'x' } as never] }),
+        named('items[1].output'),
+      );
+      assert.equal((await openai.conversations.items.list(conversation.id)).data.length, 0);
+    });
+
     test('responses.stream: typed events in order with increasing sequence numbers, and the final response', async () => {
       const openai = await client();
       const stream = openai.responses.stream({ model: 'gpt-4o-mini', input: 'stream me please' });
@@ -253,8 +270,13 @@ for (const database of TEST_DATABASES) {
       const tools = [{ type: 'function' as const, name: 'f', parameters: {}, strict: false }];
       const stream = openai.responses.stream({ model: 'gpt-4o-mini', input: '[[tool:f {"a":1}]] [[tool:f {"a":2}]]', tools });
       const types: string[] = [];
-      for await (const event of stream) types.push(event.type);
+      const added: number[] = [];
+      for await (const event of stream) {
+        types.push(event.type);
+        if (event.type === 'response.output_item.added') added.push(event.output_index);
+      }
       const final = await stream.finalResponse();
+      assert.deepEqual(added, [0, 1], 'each call its own output index');
       const calls = final.output.filter((o) => o.type === 'function_call');
       assert.equal(calls.length, 2);
       assert.notEqual(calls[0]!.id, calls[1]!.id);
@@ -262,6 +284,56 @@ for (const database of TEST_DATABASES) {
       const outputs = calls.map((c) => ({ type: 'function_call_output' as const, call_id: c.type === 'function_call' ? c.call_id : '', output: c.type === 'function_call' ? c.arguments : '' }));
       const next = await openai.responses.create({ model: 'gpt-4o-mini', previous_response_id: final.id, input: outputs, tools });
       assert.equal(next.output_text, 'Done: {"a":1}; {"a":2}');
+    });
+
+    test('responses.stream with tools: text, then each call added as it starts and its arguments streamed fragment by fragment', async () => {
+      const openai = await client();
+      const tools = [
+        { type: 'function' as const, name: 'get_weather', parameters: {}, strict: false },
+        { type: 'function' as const, name: 'get_time', parameters: {}, strict: false },
+      ];
+      const args = ['{"city":"Paris","unit":"celsius"}', '{"tz":"Europe/Paris"}'];
+      const stream = openai.responses.stream({
+        model: 'gpt-4o-mini',
+        input: `[[reply:Let me check.]] [[tool:get_weather ${args[0]}]] [[tool:get_time ${args[1]}]]`,
+        tools,
+      });
+      const events: Array<Record<string, unknown> & { type: string; sequence_number: number }> = [];
+      for await (const event of stream) events.push(event as never);
+      const final = await stream.finalResponse();
+      assert.deepEqual(
+        events.map((e) => e.sequence_number),
+        events.map((_, i) => i),
+        'sequence numbers strictly increasing from 0',
+      );
+      const at = (type: string, index: number) => events.findIndex((e) => e.type === type && e.output_index === index);
+      // The message (index 0) is done before the first call (index 1) is added; each call's events in order.
+      assert.ok(at('response.output_text.delta', 0) > at('response.output_item.added', 0));
+      assert.ok(at('response.output_item.done', 0) < at('response.output_item.added', 1));
+      for (const [i, name] of ['get_weather', 'get_time'].entries()) {
+        const index = i + 1;
+        const added = events[at('response.output_item.added', index)]!;
+        assert.deepEqual({ ...(added.item as object), id: undefined, call_id: undefined }, { type: 'function_call', id: undefined, call_id: undefined, name, arguments: '', status: 'in_progress' });
+        const deltas = events.filter((e) => e.type === 'response.function_call_arguments.delta' && e.output_index === index);
+        assert.ok(deltas.length > 1, `several argument deltas for ${name}: ${deltas.length}`);
+        assert.ok(deltas.every((d) => d.item_id === (added.item as { id: string }).id));
+        const done = events[at('response.function_call_arguments.done', index)]!;
+        assert.ok(events.indexOf(deltas.at(-1)!) < events.indexOf(done) && events.indexOf(deltas[0]!) > events.indexOf(added));
+        assert.equal(deltas.map((d) => d.delta).join(''), args[i]);
+        assert.equal(done.arguments, args[i]);
+        assert.ok(at('response.output_item.done', index) > events.indexOf(done));
+        if (index === 1) assert.ok(at('response.output_item.done', 1) < at('response.output_item.added', 2));
+      }
+      assert.equal(events.at(-1)!.type, 'response.completed');
+      assert.deepEqual(final.output.map((o) => o.type), ['message', 'function_call', 'function_call']);
+      assert.equal(final.output_text, 'Let me check.');
+      assert.deepEqual(final.output.slice(1).map((o) => (o.type === 'function_call' ? o.arguments : '')), args);
+      const stored = await openai.responses.retrieve(final.id);
+      assert.deepEqual(stored.output.map((o) => o.id), final.output.map((o) => o.id));
+      assert.deepEqual(
+        events.filter((e) => e.type === 'response.output_item.done').map((e) => (e.item as { id: string }).id),
+        stored.output.map((o) => o.id),
+      );
     });
 
     test('responses.delete removes it: retrieve and input_items are 404 after', async () => {
@@ -290,7 +362,16 @@ for (const database of TEST_DATABASES) {
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ input: 'x' }, 'model'],
         [{ model: 'm', input: 'x', temperature: 7 }, 'temperature'],
-        [{ model: 'm', input: [{ role: 'user', content: 'ok' }, { role: 'wizard', content: 'x' }] }, 'input'],
+        [{ model: 'm', input: [{ role: 'user', content: 'ok' }, { role: 'wizard', content: 'x' }] }, 'input[1].role'],
+        // The union branch the item's type selects (a message when it has none) names the field.
+        [{ model: 'm', input: [{ type: 'function_call_output', call_id: 'x' }] }, 'input[0].output'],
+        [{ model: 'm', input: [{ role: 'robot', content: 'x' }] }, 'input[0].role'],
+        [{ model: 'm', input: [{ type: 'function_call', call_id: 'c', name: 'f' }] }, 'input[0].arguments'],
+        [{ model: 'm', input: [{ type: 'message', role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }] }, 'input[0].content[0].type'],
+        [{ model: 'm', input: [{ type: 'message', role: 'user', content: 7 }] }, 'input[0].content'],
+        [{ model: 'm', input: [{ type: 'bogus' }] }, 'input[0].type'],
+        [{ model: 'm', input: 'x', conversation: {} }, 'conversation.id'],
+        [{ model: 'm', input: 'x', tools: [{ type: 'function' }] }, 'tools[0].name'],
         [{ model: 'm', input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type'],
         [{ model: 'm', input: 'x', truncation: 'sometimes' }, 'truncation'],
         [{ model: 'm', input: [{ type: 'item_reference', id: 'msg_0123456789abcdef0123456789abcdef' }] }, 'input[0].id'],
@@ -312,6 +393,33 @@ for (const database of TEST_DATABASES) {
     test('an upstream failure is an OpenAI error and the stored response is failed', async () => {
       const openai = await client();
       await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', input: '[[error:500]]' }), (e: unknown) => e instanceof OpenAI.APIError && (e.status ?? 0) >= 500);
+    });
+
+    test('a request the upstream refuses (its 4xx, relayed) leaves nothing stored: the conversation gains none of its input', async () => {
+      const openai = await client();
+      const conversation = await openai.conversations.create({});
+      await openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: 'kept' });
+      const refused = (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+        assert.equal(e.type, 'invalid_request_error');
+        return true;
+      };
+      await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: '[[error:400]] refused' }), refused);
+      await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: '[[error:400]] refused streamed', stream: true }), refused);
+      await assert.rejects(
+        openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: [{ role: 'user', content: 'two items' }, { role: 'user', content: '[[error:422]] refused' }] }),
+        (e: unknown) => e instanceof OpenAI.UnprocessableEntityError,
+      );
+      const texts = async () => (await openai.conversations.items.list(conversation.id, { order: 'asc' })).data.map((i) => (i.type === 'message' ? (i.content[0] as { text: string }).text : i.type));
+      assert.deepEqual(await texts(), ['kept', 'You said: kept']);
+      const messages = (await f.t.request({ method: 'GET', url: `/conversations/${conversation.id}/messages`, headers: { authorization: `Bearer ${openai.apiKey}` } })).json() as { data: unknown[] };
+      assert.equal(messages.data.length, 2, '/chat\'s view of the same rows');
+      // The conversation goes on from what was kept.
+      await openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: 'next' });
+      assert.deepEqual(lastMessages().map((m) => m.content), ['kept', 'You said: kept', 'next']);
+      // Our own failure (the upstream's 5xx) keeps the response, failed, and its input, as /chat keeps the user message.
+      await assert.rejects(openai.responses.create({ model: 'gpt-4o-mini', conversation: conversation.id, input: '[[error:503]] ours' }), (e: unknown) => e instanceof OpenAI.APIError && (e.status ?? 0) >= 500);
+      assert.equal((await texts()).at(-1), '[[error:503]] ours');
     });
   });
 }

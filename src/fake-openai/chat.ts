@@ -171,9 +171,10 @@ interface Answer {
 
 function answer(plan: ChatPlan, body: Json): Answer {
   if (plan.toolCalls !== null) {
-    let completionTokens = 0;
+    const pieces = plan.content === null ? [] : splitWords(plan.content);
+    let completionTokens = countWords(pieces);
     for (const tc of plan.toolCalls) completionTokens += Math.ceil((tc.name.length + tc.arguments.length) / 4);
-    return { content: null, pieces: [], finishReason: 'tool_calls', completionTokens };
+    return { content: plan.content, pieces, finishReason: 'tool_calls', completionTokens };
   }
   let content = plan.content ?? '';
   let pieces = splitWords(content);
@@ -221,7 +222,7 @@ export async function handleChat(x: Exchange, body: unknown, dropAfterChunks: nu
     plan.toolCalls !== null
       ? {
           role: 'assistant',
-          content: null,
+          content: ans.content,
           refusal: null,
           tool_calls: plan.toolCalls.map((tc) => ({ id: tc.id, type: 'function', function: { name: tc.name, arguments: tc.arguments } })),
           annotations: [],
@@ -270,23 +271,20 @@ async function stream(
   const usageNull = includeUsage ? ',"usage":null' : '';
   const tail = ',"logprobs":null,"finish_reason":null}]' + usageNull + '}\n\n';
 
-  // The deltas after the role chunk.
-  let deltas: string[];
+  // The deltas after the role chunk: text pieces, then each tool call's fragments.
+  const pieces = ans.pieces;
+  const deltas = new Array<string>(pieces.length);
+  for (let i = 0; i < pieces.length; i++) deltas[i] = '{"content":' + JSON.stringify(pieces[i]) + '}';
   if (plan.toolCalls !== null) {
-    deltas = [];
     plan.toolCalls.forEach((tc, index) => {
       deltas.push(
         `{"tool_calls":[{"index":${index},"id":${JSON.stringify(tc.id)},"type":"function","function":{"name":${JSON.stringify(tc.name)},"arguments":""}}]}`,
       );
       for (const f of fragments(tc.arguments)) deltas.push(`{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(f)}}}]}`);
     });
-  } else {
-    const pieces = ans.pieces;
-    deltas = new Array<string>(pieces.length);
-    for (let i = 0; i < pieces.length; i++) deltas[i] = '{"content":' + JSON.stringify(pieces[i]) + '}';
   }
   const roleLine =
-    head + (plan.toolCalls !== null ? '{"role":"assistant","content":null,"refusal":null}' : '{"role":"assistant","content":"","refusal":null}') + tail;
+    head + (ans.content === null ? '{"role":"assistant","content":null,"refusal":null}' : '{"role":"assistant","content":"","refusal":null}') + tail;
   let end = head + '{},"logprobs":null,"finish_reason":"' + ans.finishReason + '"}]' + usageNull + '}\n\n';
   if (includeUsage) end += 'data: ' + meta + '],"usage":' + JSON.stringify(usage) + '}\n\n';
   end += 'data: [DONE]\n\n';

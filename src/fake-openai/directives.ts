@@ -21,7 +21,8 @@
  *                           `arguments` string is ARGS verbatim (may be invalid JSON on purpose); without
  *                           ARGS (`[[tool:NAME]]`) the arguments are "{}". Several → several tool calls in
  *                           one assistant message, in order, ids `call_<random>`. NAME is not checked
- *                           against `tools`.
+ *                           against `tools`. With [[reply:TEXT]] or [[words:N]] too, the assistant
+                           message carries that text before its calls (streamed first).
  *   [[always-tool:NAME ARGS]]  like `tool`, but also on every later turn (after tool results), so an
  *                           agent loop never ends on its own (to test iteration caps).
  *
@@ -39,7 +40,7 @@ export interface ToolCallPlan {
 }
 
 export interface ChatPlan {
-  /** Text reply; `null` when the answer is tool calls. */
+  /** Text reply; `null` when the answer is tool calls alone. */
   content: string | null;
   toolCalls: ToolCallPlan[] | null;
   chunkDelayMs: number;
@@ -186,6 +187,7 @@ export function planChat(messages: readonly Msg[], hasTools: boolean): ChatPlan 
   if (calls !== null) {
     // After tool results only always-tool directives were collected.
     plan.toolCalls = calls;
+    plan.content = reply;
     return plan;
   }
   if (last?.role === 'tool') {

@@ -36,7 +36,7 @@ const UNDECLARED_RESPONSES: Record<string, { description: string; content: Recor
 };
 // The Responses API's objects are OpenAI's own (see services/responses), not re-declared here.
 UNDECLARED_RESPONSES['POST /v1/responses'] = {
-  description: 'The Response object; with `stream: true`, its typed events (`event:` + `data:`) ending with response.completed, response.incomplete or response.failed',
+  description: 'The Response object; with `stream: true`, its typed events (`event:` + `data:`) ending with response.completed, response.incomplete or response.failed (a cancelled background response: response.cancelled)',
   content: { 'application/json': { type: 'object', additionalProperties: true }, 'text/event-stream': { type: 'string' } },
 };
 UNDECLARED_RESPONSES['GET /v1/responses/:id'] = {

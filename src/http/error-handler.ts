@@ -32,6 +32,36 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   return reply.code(error.status).send({ error: { code: error.code, message: error.message, request_id: String(request.id) } });
 }
 
+/** A zod issue as the validation error carries it; a union's has each branch's issues. */
+interface Issue {
+  code: string;
+  path: ReadonlyArray<string | number>;
+  message: string;
+  errors?: unknown;
+}
+
+/**
+ * The issue to name for a value no branch of a union took: zod reports the union itself
+ * (`input: Invalid input`), OpenAI the field of the branch the value is for
+ * (`input[0].output`). That branch is the first whose failures are all inside the value,
+ * none at its root (the wrong kind of value) nor at its `type` (another branch's
+ * discriminator); its first issue is named, the same way down nested unions. When every
+ * branch failed on `type`, the type is what is wrong; when none is left, the union itself.
+ */
+function branchIssue(issue: Issue): Issue {
+  const branches = issue.code === 'invalid_union' && Array.isArray(issue.errors) ? (issue.errors as Issue[][]) : [];
+  if (!branches.length) return issue;
+  const atRoot = (i: Issue) => i.path.length === 0;
+  const atType = (i: Issue) => i.path.length === 1 && i.path[0] === 'type';
+  const chosen = branches.find((branch) => branch.length > 0 && !branch.some((i) => atRoot(i) || atType(i)));
+  if (chosen) {
+    const inner = branchIssue(chosen[0]!);
+    return { ...inner, path: [...issue.path, ...inner.path] };
+  }
+  if (branches.every((branch) => branch.some(atType))) return { ...issue, path: [...issue.path, 'type'] };
+  return issue;
+}
+
 /** Turns framework errors (body parsing, validation) into the service's vocabulary. */
 function toAppError(error: FastifyError | Error, bodyLimit?: number): AppError {
   if (error instanceof AppError) return error;
@@ -39,9 +69,9 @@ function toAppError(error: FastifyError | Error, bodyLimit?: number): AppError {
     const context = (error as FastifyError).validationContext ?? 'body';
     // Path parameters are ids: one its schema refuses (an empty one, from /tasks//) names nothing.
     if (context === 'params') return new NotFoundError();
-    const problems = error.validation.map((issue) => {
-      const field = [context, ...issue.instancePath.split('/').filter(Boolean)].join('.');
-      return `${field}: ${issue.message}`;
+    const problems = error.validation.map((failed) => {
+      const issue = branchIssue({ code: failed.keyword, path: failed.instancePath.split('/').filter(Boolean), message: failed.message ?? '', errors: failed.params.errors });
+      return `${[context, ...issue.path].join('.')}: ${issue.message}`;
     });
     return new ValidationError(problems.join('; '));
   }

@@ -4,7 +4,7 @@ import { newId } from '../shared/ids.js';
 import type { Message, Storage } from '../storage/storage.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
 import type { HistoryCache } from './history-cache.js';
-import { completeStep, started, streamStep, type ModelStep, type StreamErrorEvent } from './model-step.js';
+import { completeStep, started, streamStep, type ModelStep, type StepDelta, type StreamErrorEvent } from './model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
 export interface ChatInput {
@@ -181,10 +181,12 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     let ended = false;
     try {
       const step = streamStep(model, request, options);
-      let next: IteratorResult<string, ModelStep>;
+      let next: IteratorResult<StepDelta, ModelStep>;
+      // Tool calls reach the agent's events once whole (its tool_call), not fragment by fragment.
       while (!(next = await step.next()).done) {
-        text += next.value;
-        yield { type: 'content', content: next.value };
+        if (next.value.type !== 'text') continue;
+        text += next.value.text;
+        yield { type: 'content', content: next.value.text };
       }
       ended = true;
       return next.value;

@@ -1,5 +1,5 @@
-import { InvalidRequestError, ProviderNotConfiguredError, ProviderRejectedError } from '../errors.js';
-import { readFailure, toUpstreamError } from '../upstream/error-mapping.js';
+import { InvalidRequestError, ProviderNotConfiguredError } from '../errors.js';
+import { readFailure, toRelayError } from '../upstream/error-mapping.js';
 import {
   answerEvents,
   postModelCall,
@@ -183,29 +183,6 @@ export function trailingUsage(body: Buffer): TokenUsage | undefined {
     return undefined;
   }
   return undefined;
-}
-
-/**
- * What the provider's failures become on /v1: its 4xx (the client's fault) relayed with
- * their status and OpenAI error object; its 401/403 (our key is wrong), 429, 5xx,
- * timeouts and unreachability as our own errors, never with its words.
- */
-function toRelayError(error: unknown): unknown {
-  if (error instanceof ProviderHttpError && error.status >= 400 && error.status < 500 && ![401, 403, 408, 429].includes(error.status)) {
-    const e = error.error;
-    const text = (v: unknown) => (typeof v === 'string' ? v : null);
-    return new ProviderRejectedError(
-      error.status,
-      {
-        message: text(e?.message) ?? `The model provider rejected the request (${error.status})`,
-        type: text(e?.type) ?? 'invalid_request_error',
-        param: text(e?.param),
-        code: text(e?.code),
-      },
-      { cause: error },
-    );
-  }
-  return toUpstreamError(error);
 }
 
 function requireObject(json: unknown): Record<string, unknown> {

@@ -27,12 +27,18 @@ export async function completeStep(model: ChatModel, request: ChatRequest, optio
   return { text: reply.content ?? '', calls, usage: completion.usage ?? undefined, finishReason: choice.finish_reason ?? undefined };
 }
 
+/** A piece of a streamed model call as it arrives: text, or a fragment of one tool call. */
+export type StepDelta =
+  | { type: 'text'; text: string }
+  /** `index` is the upstream's (one per call); `id` and `name` are the call's, `arguments` this fragment's piece. */
+  | { type: 'tool_call'; index: number; id: string; name: string; arguments: string };
+
 /**
- * One model call, streamed: its content deltas as they arrive, then what it answered.
- * Tool calls arrive as fragments keyed by index (the first carries id and name, the rest
- * pieces of the arguments) and are put together here. An abort ends it with an AbortError.
+ * One model call, streamed: its deltas as they arrive, then what it answered. Tool calls
+ * arrive as fragments keyed by index (the first carries id and name, the rest pieces of
+ * the arguments) and are also put together here. An abort ends it with an AbortError.
  */
-export async function* streamStep(model: ChatModel, request: ChatRequest, options: CallOptions): AsyncGenerator<string, ModelStep> {
+export async function* streamStep(model: ChatModel, request: ChatRequest, options: CallOptions): AsyncGenerator<StepDelta, ModelStep> {
   let text = '';
   let usage: TokenUsage | undefined;
   let finishReason: string | undefined;
@@ -43,16 +49,18 @@ export async function* streamStep(model: ChatModel, request: ChatRequest, option
     const delta = chunk.choices?.[0]?.delta;
     if (delta?.content) {
       text += delta.content;
-      yield delta.content;
+      yield { type: 'text', text: delta.content };
     }
     for (const part of delta?.tool_calls ?? []) {
-      const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
-      if (part.id) call.id = part.id;
+      // The id is needed when the call starts: one the upstream leaves out is made then.
+      const call = (calls[part.index] ??= { id: part.id || `call_${newId()}`, name: '', arguments: '' });
       if (part.function?.name && !call.name) call.name = part.function.name;
-      if (part.function?.arguments) call.arguments += part.function.arguments;
+      const piece = part.function?.arguments ?? '';
+      call.arguments += piece;
+      yield { type: 'tool_call', index: part.index, id: call.id, name: call.name, arguments: piece };
     }
   }
-  return { text, calls: calls.filter(Boolean).map((call) => ({ ...call, id: call.id || `call_${newId()}` })), usage, finishReason };
+  return { text, calls: calls.filter(Boolean), usage, finishReason };
 }
 
 /** The event that ends a stream that failed after it began; `cause` is what failed, for the log. */

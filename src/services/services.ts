@@ -60,7 +60,7 @@ export async function createServices(deps: {
   const lostReply = lostReplyHandler(chat);
   streams.onLost('chat', lostReply);
   streams.onLost('agent', lostReply);
-  const responses = responsesService({ storage, model, tokens, config, hub: streams });
+  const responses = responsesService({ storage, model, tokens, config, hub: streams, history });
   streams.onLost('response', lostResponseHandler(responses));
   const search = searchService({ storage, model: embedder, index: vectorIndexCache(storage.embeddings, config.searchIndex) });
   return {

@@ -7,6 +7,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { Config } from '../config/config.js';
 import { ProviderNotConfiguredError } from '../errors.js';
+import { toRelayError, toUpstreamError } from './error-mapping.js';
 import { answerEvents, postModelCall, readAnswer, startModelCall, type CallOptions, type ModelCall, type ModelCallObserver } from './model-call.js';
 import { ProviderProtocolError } from './provider-errors.js';
 import { readJson, type Transport, type UpstreamResponse } from './transport.js';
@@ -21,7 +22,8 @@ export interface ChatRequest {
   promptTokens?: number | undefined;
   /**
    * A client's own generation settings (/v1/responses): sent instead of OPENAI_MODEL,
-   * OPENAI_MAX_TOKENS and OPENAI_TEMPERATURE, and only the fields given.
+   * OPENAI_MAX_TOKENS and OPENAI_TEMPERATURE, and only the fields given. The provider's 4xx
+   * to such a request is then the client's: relayed as ProviderRejectedError (toRelayError).
    */
   settings?: ChatSettings | undefined;
 }
@@ -80,6 +82,7 @@ export function chatModel(transport: Transport | undefined, config: Config['open
     });
 
   const modelOf = (request: ChatRequest) => request.settings?.model ?? config.model;
+  const mapError = (request: ChatRequest) => (request.settings ? toRelayError : toUpstreamError);
   const expected = (request: ChatRequest) => ({ promptTokens: request.promptTokens, maxReplyTokens: request.settings?.maxTokens ?? config.maxTokens });
 
   return {
@@ -88,7 +91,7 @@ export function chatModel(transport: Transport | undefined, config: Config['open
 
     async complete(request, options = {}) {
       const call = startModelCall(observe, { model: modelOf(request), stream: false }, options);
-      const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options, expected(request));
+      const response = await postModelCall(requireTransport(), 'chat/completions', body(request, false), call, options, expected(request), mapError(request));
       const completion = await readAnswer(call, options.signal, async () => {
         const answer = await readJson<ChatCompletion>(response);
         if (!Array.isArray(answer?.choices)) throw new ProviderProtocolError('The model provider sent a reply without choices');
@@ -100,7 +103,8 @@ export function chatModel(transport: Transport | undefined, config: Config['open
 
     async stream(request, options = {}) {
       const call = startModelCall(observe, { model: modelOf(request), stream: true }, options);
-      return completionChunks(await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options, expected(request)), call, options.signal);
+      const response = await postModelCall(requireTransport(), 'chat/completions', body(request, true), call, options, expected(request), mapError(request));
+      return completionChunks(response, call, options.signal);
     },
   };
 }

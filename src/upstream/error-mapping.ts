@@ -1,6 +1,7 @@
 import {
   AppError,
   ContextLengthExceededError,
+  ProviderRejectedError,
   UpstreamAuthFailedError,
   UpstreamError,
   UpstreamRateLimitedError,
@@ -42,6 +43,29 @@ export function toUpstreamError(error: unknown): unknown {
   if (error instanceof ProviderProtocolError) return new UpstreamError(error.message, options);
   // Anything else thrown while reading an answer (a socket reset mid-body, a broken stream).
   return new UpstreamError('The model provider sent a response we could not read', options);
+}
+
+/**
+ * What the provider's failures become on /v1: its 4xx (the client's fault) relayed with
+ * their status and OpenAI error object; its 401/403 (our key is wrong), 429, 5xx,
+ * timeouts and unreachability as our own errors, never with its words.
+ */
+export function toRelayError(error: unknown): unknown {
+  if (error instanceof ProviderHttpError && error.status >= 400 && error.status < 500 && ![401, 403, 408, 429].includes(error.status)) {
+    const e = error.error;
+    const text = (v: unknown) => (typeof v === 'string' ? v : null);
+    return new ProviderRejectedError(
+      error.status,
+      {
+        message: text(e?.message) ?? `The model provider rejected the request (${error.status})`,
+        type: text(e?.type) ?? 'invalid_request_error',
+        param: text(e?.param),
+        code: text(e?.code),
+      },
+      { cause: error },
+    );
+  }
+  return toUpstreamError(error);
 }
 
 /** A failure while reading an answer's body, mapped: the abort it was, a timeout, or the provider's fault. */

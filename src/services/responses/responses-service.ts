@@ -1,20 +1,21 @@
 import type { Config } from '../../config/config.js';
-import { AppError, InternalError, InvalidRequestError, NotFoundError } from '../../errors.js';
+import { AppError, InternalError, InvalidRequestError, NotFoundError, ProviderRejectedError } from '../../errors.js';
 import { newId } from '../../shared/ids.js';
 import type { ResponseRecord, ResponseStatus, Storage } from '../../storage/storage.js';
 import type { LoggedEvent, StreamHub } from '../../streams/stream-hub.js';
 import type { CallOptions, ChatCompletionMessageParam, ChatCompletionTool, ChatModel, ChatRequest } from '../../upstream/chat-model.js';
 import { isAbort } from '../../upstream/error-mapping.js';
 import type { TokenUsage } from '../../upstream/model-call.js';
-import { completeStep, primed, streamStep, type ModelStep } from '../model-step.js';
+import type { HistoryCache } from '../history-cache.js';
+import { completeStep, primed, streamStep, type ModelStep, type StepDelta } from '../model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from '../token-counter.js';
 import { buildContext, type Truncation } from './context.js';
 import { conversationNotFound } from './conversations.js';
 import { chainSource, conversationSource } from './history-sources.js';
-import { newResponseId } from './item-ids.js';
+import { callItemId, messageItemId, newResponseId } from './item-ids.js';
 import { itemPage, type ItemList } from './item-pages.js';
 import { appendDrafts, findItem, inputDrafts } from './item-store.js';
-import { itemsOfRow, rowTokens, type Item, type RowDraft } from './items.js';
+import { itemsOfRow, rowTokens, textPart, type FunctionCallItem, type Item, type MessageItem, type RowDraft } from './items.js';
 import type { CreateResponseBody, ListQuery, ToolChoice } from './request-schema.js';
 import { echoTool, responseObject, responseUsage, type ResponseObject, type ResponseSettings } from './response-object.js';
 import { ResponseEvents, textOfEvents, type ResponseEvent } from './stream-events.js';
@@ -27,6 +28,8 @@ export interface PreparedResponse {
   store: boolean;
   /** The id of the row its output will be (the output items' ids derive from it). */
   outputRowId: string;
+  /** Its stored input rows. */
+  inputRowIds: string[];
 }
 
 const RUNNING: readonly ResponseStatus[] = ['queued', 'in_progress'];
@@ -52,8 +55,10 @@ export function responsesService(deps: {
   config: Pick<Config, 'modelContextTokens'>;
   /** Where background responses log their events (resumable streams). */
   hub: StreamHub;
+  /** /chat's history of a conversation: dropped when its rows are taken back. */
+  history: Pick<HistoryCache, 'drop'>;
 }) {
-  const { storage, model, tokens, config, hub } = deps;
+  const { storage, model, tokens, config, hub, history } = deps;
 
   async function prepare(userId: string, body: CreateResponseBody): Promise<PreparedResponse> {
     model.assertConfigured();
@@ -125,17 +130,20 @@ export function responsesService(deps: {
       updatedAt: now,
       completedAt: null,
     };
+    const inputRowIds: string[] = [];
     if (store) {
       await storage.transaction(async (tx) => {
         await tx.responses.create(record);
         const rows = await appendDrafts(tx, { conversationId, responseId: record.id, part: 'input', createdAt: now }, drafts);
         if (!rows) throw conversationNotFound(conversationId!);
+        inputRowIds.push(...rows.map((r) => r.id));
       });
     }
     return {
       record,
       store,
       outputRowId: newId(),
+      inputRowIds,
       promptTokens: context.promptTokens,
       request: {
         messages: context.messages,
@@ -208,53 +216,106 @@ export function responsesService(deps: {
 
   const failure = (error: unknown) => {
     const appError = error instanceof AppError ? error : new InternalError({ cause: error });
-    return { code: appError.status === 429 ? 'rate_limit_exceeded' : 'server_error', message: appError.message };
+    const code = appError instanceof ProviderRejectedError ? 'invalid_prompt' : appError.status === 429 ? 'rate_limit_exceeded' : 'server_error';
+    return { code, message: appError.message };
   };
 
   /**
+   * Settles a response whose model call did not finish; `text` is what arrived, undefined
+   * when nothing was sent yet. An abort keeps it: cancelled for a background response
+   * (cancel, or shutdown), else incomplete. A refusal before anything was sent (the
+   * provider's 4xx, relayed to the client as its error) takes back
+   * the response and its input, as OpenAI stores nothing for a request it rejects; but a
+   * background request was answered `queued` already, so it stays, failed. Our own failures
+   * (429, 5xx, timeouts) keep the response, failed, as OpenAI keeps one.
+   */
+  async function stop(turn: PreparedResponse, error: unknown, text?: string): Promise<ResponseRecord> {
+    const kept = { text: text ?? '', calls: [] };
+    if (isAbort(error)) {
+      if (turn.record.background) return settle(turn, { status: 'cancelled', ...kept }, [...RUNNING, 'cancelled']);
+      return settle(turn, { status: 'incomplete', ...kept });
+    }
+    if (error instanceof ProviderRejectedError && text === undefined && !turn.record.background) {
+      if (turn.store) await discard(turn);
+      return turn.record;
+    }
+    return settle(turn, { status: 'failed', ...kept, error: failure(error) });
+  }
+
+  /** Deletes a stored response with its input rows, its conversation's too. */
+  async function discard(turn: PreparedResponse): Promise<void> {
+    await storage.transaction(async (tx) => {
+      for (const id of turn.inputRowIds) await tx.items.delete(id);
+      await tx.responses.delete(turn.record.userId, turn.record.id);
+    });
+    if (turn.record.conversationId) history.drop(turn.record.conversationId);
+  }
+
+  /**
    * A response's streamed events, numbered from 0: created and in_progress once the first
-   * token (or the whole answer) is in, so a failure before it is a plain error (an HTTP
-   * status); then items as they arrive, and last completed, incomplete or failed. An abort
-   * (client gone, cancel) ends them quietly with what arrived stored as incomplete.
+   * delta (or the whole answer) is in, so a failure before it is a plain error (an HTTP
+   * status); then each output item added as it starts, its deltas as they arrive, and done
+   * when the next starts or the answer ends; last completed, incomplete or failed. An abort
+   * (client gone) ends them quietly with what arrived stored as incomplete; a background
+   * response (whose request was answered already) ends with its outcome: failed, or
+   * `response.cancelled` when cancelled.
    */
   async function* events(turn: PreparedResponse, options: CallOptions): AsyncGenerator<ResponseEvent> {
     const ev = new ResponseEvents();
+    const ended = (error: unknown, record: ResponseRecord) =>
+      ev.event(isAbort(error) ? 'response.cancelled' : 'response.failed', { response: responseObject(record) });
     const step = streamStep(model, turn.request, options);
-    let text = '';
-    let next: IteratorResult<string, ModelStep>;
+    let next: IteratorResult<StepDelta, ModelStep>;
     try {
       next = await step.next();
     } catch (error) {
-      await settle(turn, isAbort(error) ? { status: 'incomplete', text: '', calls: [] } : { status: 'failed', text: '', calls: [], error: failure(error) });
-      throw error;
+      const record = await stop(turn, error);
+      if (!turn.record.background) throw error;
+      yield ended(error, record);
+      return;
     }
     const snapshot = (status: ResponseStatus) => responseObject({ ...turn.record, status });
     yield ev.event('response.created', { response: snapshot(turn.record.status) });
     yield ev.event('response.in_progress', { response: snapshot('in_progress') });
-    const messageId = itemsOfRow({ id: turn.outputRowId, role: 'assistant', content: 'x', status: 'complete', toolCalls: null, toolCallId: null, details: null })[0]!.id;
-    let started = false;
+    // The output items in the order they started (Chat Completions upstreams send text before
+    // calls, the order of the stored output); the last one is open.
+    const items: Array<MessageItem | FunctionCallItem> = [];
+    const calls = new Map<number, FunctionCallItem>(); // by the upstream's index
+    let message: MessageItem | undefined;
+    let text = '';
+    function* start(item: MessageItem | FunctionCallItem) {
+      const open = items.at(-1);
+      if (open) yield* ev.done(open.type === 'message' ? { ...open, status: 'completed', content: [textPart('assistant', text)] } : { ...open, status: 'completed' }, items.length - 1);
+      items.push(item);
+      yield* ev.started(item, items.length - 1);
+    }
     try {
-      while (!next.done) {
-        if (!started) {
-          started = true;
-          yield* ev.messageStarted({ type: 'message', id: messageId, status: 'in_progress', role: 'assistant', content: [] }, 0);
+      for (; !next.done; next = await step.next()) {
+        const delta = next.value;
+        if (delta.type === 'text') {
+          if (!message) yield* start((message = { type: 'message', id: messageItemId(turn.outputRowId), status: 'in_progress', role: 'assistant', content: [] }));
+          text += delta.text;
+          yield ev.textDelta(message.id, items.indexOf(message), delta.text);
+          continue;
         }
-        text += next.value;
-        yield ev.textDelta(messageId, 0, next.value);
-        next = await step.next();
+        let call = calls.get(delta.index);
+        if (!call) {
+          call = { type: 'function_call', id: callItemId(turn.outputRowId, delta.id), call_id: delta.id, name: delta.name, arguments: '', status: 'in_progress' };
+          calls.set(delta.index, call);
+          yield* start(call);
+        }
+        if (delta.arguments) {
+          call.arguments += delta.arguments;
+          yield ev.argumentsDelta(call.id, items.indexOf(call), delta.arguments);
+        }
       }
       const record = await settle(turn, stepOutcome(next.value));
-      yield* ev.rest(record.output as Item[], started);
+      yield* ev.rest(record.output as Item[], items.length);
       yield ev.event(record.status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(record) });
     } catch (error) {
-      if (isAbort(error)) {
-        // Cancelled (background) or cut off: what arrived is kept.
-        if (turn.record.background) await settle(turn, { status: 'cancelled', text, calls: [] }, [...RUNNING, 'cancelled']);
-        else await settle(turn, { status: 'incomplete', text, calls: [] });
-        return;
-      }
-      const record = await settle(turn, { status: 'failed', text, calls: [], error: failure(error) });
-      yield ev.event('response.failed', { response: responseObject(record) });
+      // Cut off, cancelled or failed: what arrived of the text is kept (unfinished calls are not).
+      const record = await stop(turn, error, text);
+      if (!isAbort(error) || turn.record.background) yield ended(error, record);
     }
   }
 
@@ -269,15 +330,17 @@ export function responsesService(deps: {
     await storage.responses.setStreamId(turn.record.id, producer.id);
     const queued = responseObject(turn.record);
     void (async () => {
+      let last = -1;
       try {
         await storage.responses.settle(turn.record.id, { status: 'in_progress', updatedAt: new Date().toISOString() }, ['queued']);
-        try {
-          for await (const event of events(turn, { ...options, signal: producer.signal })) await producer.append(JSON.stringify(event), event.type);
-        } catch (error) {
-          if (isAbort(error)) return; // cancelled before the first token: settled by events()
-          const failed = responseObject(turn.record);
-          await producer.append(JSON.stringify({ type: 'response.failed', sequence_number: 0, response: failed }), 'response.failed');
+        for await (const event of events(turn, { ...options, signal: producer.signal })) {
+          await producer.append(JSON.stringify(event), event.type);
+          last = event.sequence_number;
         }
+      } catch {
+        // Storing its outcome, or logging an event, failed: readers are still told it did not finish.
+        const failed = responseObject({ ...turn.record, status: 'failed' });
+        await producer.append(JSON.stringify({ type: 'response.failed', sequence_number: last + 1, response: failed }), 'response.failed');
       } finally {
         await producer.end();
       }
@@ -294,7 +357,7 @@ export function responsesService(deps: {
   async function settleLost(userId: string, responseId: string, logged: readonly LoggedEvent[]): Promise<void> {
     const record = await storage.responses.get(userId, responseId);
     if (!record || !RUNNING.includes(record.status)) return;
-    const turn: PreparedResponse = { record, store: true, outputRowId: newId(), promptTokens: 0, request: { messages: [] } };
+    const turn: PreparedResponse = { record, store: true, outputRowId: newId(), inputRowIds: [], promptTokens: 0, request: { messages: [] } };
     await settle(turn, { status: 'incomplete', text: textOfEvents(logged), calls: [] });
   }
 
@@ -338,7 +401,7 @@ export function responsesService(deps: {
       try {
         step = await completeStep(model, turn.request, options);
       } catch (error) {
-        await settle(turn, isAbort(error) ? { status: 'incomplete', text: '', calls: [] } : { status: 'failed', text: '', calls: [], error: failure(error) });
+        await stop(turn, error);
         throw error;
       }
       return responseObject(await settle(turn, stepOutcome(step)));

@@ -20,8 +20,11 @@ export class ResponseEvents {
     return { type, sequence_number: this.sequence++, ...fields };
   }
 
-  /** A message item starts: the item, then its one output_text part. */
-  messageStarted(item: MessageItem, outputIndex: number): ResponseEvent[] {
+  /** An item starts: a message with its one output_text part, a function call with its arguments still empty. */
+  started(item: MessageItem | FunctionCallItem, outputIndex: number): ResponseEvent[] {
+    if (item.type === 'function_call') {
+      return [this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } })];
+    }
     return [
       this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, status: 'in_progress', content: [] } }),
       this.event('response.content_part.added', { item_id: item.id, output_index: outputIndex, content_index: 0, part: textPart('assistant', '') }),
@@ -32,31 +35,32 @@ export class ResponseEvents {
     return this.event('response.output_text.delta', { item_id: itemId, output_index: outputIndex, content_index: 0, delta, logprobs: [] });
   }
 
-  messageDone(item: MessageItem, outputIndex: number): ResponseEvent[] {
-    const text = item.content[0]?.text ?? '';
-    return [
-      this.event('response.output_text.done', { item_id: item.id, output_index: outputIndex, content_index: 0, text, logprobs: [] }),
-      this.event('response.content_part.done', { item_id: item.id, output_index: outputIndex, content_index: 0, part: textPart('assistant', text) }),
-      this.event('response.output_item.done', { output_index: outputIndex, item }),
-    ];
+  argumentsDelta(itemId: string, outputIndex: number, delta: string): ResponseEvent {
+    return this.event('response.function_call_arguments.delta', { item_id: itemId, output_index: outputIndex, delta });
   }
 
-  /** A function call, whole: its arguments go in one delta (the model step assembles them). */
-  functionCall(item: FunctionCallItem, outputIndex: number): ResponseEvent[] {
-    return [
-      this.event('response.output_item.added', { output_index: outputIndex, item: { ...item, arguments: '', status: 'in_progress' } }),
-      this.event('response.function_call_arguments.delta', { item_id: item.id, output_index: outputIndex, delta: item.arguments }),
-      this.event('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, name: item.name, arguments: item.arguments }),
-      this.event('response.output_item.done', { output_index: outputIndex, item }),
-    ];
+  /** An item is done: its text or arguments whole, then the item. */
+  done(item: Item, outputIndex: number): ResponseEvent[] {
+    if (item.type === 'function_call_output') return [];
+    const text = item.type === 'message' ? (item.content[0]?.text ?? '') : '';
+    const whole =
+      item.type === 'function_call'
+        ? [this.event('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, name: item.name, arguments: item.arguments })]
+        : [
+            this.event('response.output_text.done', { item_id: item.id, output_index: outputIndex, content_index: 0, text, logprobs: [] }),
+            this.event('response.content_part.done', { item_id: item.id, output_index: outputIndex, content_index: 0, part: textPart('assistant', text) }),
+          ];
+    return [...whole, this.event('response.output_item.done', { output_index: outputIndex, item })];
   }
 
-  /** The events of output items not streamed as they came (all but a message already started). */
-  rest(output: readonly Item[], messageStarted: boolean): ResponseEvent[] {
+  /**
+   * The end of a response's output: the item still open (the `started`-th, if any) is done,
+   * and any not streamed (a message with no text) is added and done.
+   */
+  rest(output: readonly Item[], started: number): ResponseEvent[] {
     return output.flatMap((item, index) => {
-      if (item.type === 'message') return [...(messageStarted ? [] : this.messageStarted(item, index)), ...this.messageDone(item, index)];
-      if (item.type === 'function_call') return this.functionCall(item, index);
-      return [];
+      if (index < started - 1 || item.type === 'function_call_output') return [];
+      return [...(index < started ? [] : this.started(item, index)), ...this.done(item, index)];
     });
   }
 }
