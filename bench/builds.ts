@@ -14,6 +14,7 @@
  *   BENCH_BUILDS="before=fc07153,after=HEAD"   name=revision pairs; the first is the reference
  *   BENCH_ROUNDS=3                             rounds (each build once per round, order alternating)
  *   BENCH_DURATION=5                           seconds per measured phase (instant fake; realistic: at least 8)
+ *   BENCH_PHASES=fast-long,fast-stream         only the phases whose key starts with one of these (default: all)
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -141,13 +142,15 @@ async function main(): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oab-builds-'));
   onCleanup(() => fs.rmSync(workDir, { recursive: true, force: true }));
 
+  const only = process.env.BENCH_PHASES?.split(',').map((p) => p.trim()).filter(Boolean);
+  const phases = only ? PHASES.filter((p) => only.some((prefix) => p.key.startsWith(prefix))) : PHASES;
   const builds: Build[] = [];
   for (const spec of specs) builds.push(await prepare(spec, workDir));
   const fake = await startFake();
   onCleanup(() => fake.stop());
 
   // samples[build][phase] = one number per round
-  const samples = new Map<string, Map<string, number[]>>(builds.map((b) => [b.name, new Map(PHASES.map((p) => [p.key, []]))]));
+  const samples = new Map<string, Map<string, number[]>>(builds.map((b) => [b.name, new Map(phases.map((p) => [p.key, []]))]));
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? builds : [...builds].reverse();
     for (const build of order) {
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
       const app = await startApp({ databaseUrl: build.databaseUrl, fakeBaseUrl: fake.baseUrl, workDir, root: build.dir, env: { LOG_LEVEL: 'info' } });
       try {
         let result: LoadResult | undefined;
-        for (const phase of PHASES) {
+        for (const phase of phases) {
           if (phase.measure === 'cpu') {
             // Read off the c=32 phase just measured.
             const cpu = result?.cpuUsPerResponse?.app;
@@ -180,7 +183,7 @@ async function main(): Promise<void> {
 
   const reference = builds[0]!;
   const columns = ['phase', ...builds.map((b) => `${b.name} (${b.rev})`), ...builds.slice(1).map((b) => `${b.name} / ${reference.name}`)];
-  const rows = PHASES.map((phase) => {
+  const rows = phases.map((phase) => {
     const value = (b: Build) => median(samples.get(b.name)!.get(phase.key)!);
     const shown = (v: number) => (phase.measure === 'rps' ? fmt.rps(v) : phase.measure === 'cpu' ? `${Math.round(v)} µs` : fmt.ms(v));
     const unit = { rps: 'req/s', p50: 'p50', cpu: 'app CPU per request', ttft: 'first token p50' }[phase.measure];
