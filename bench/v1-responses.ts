@@ -1,6 +1,6 @@
 /**
- * Benchmarks of the Responses API (issue 14): POST /v1/responses continuing a 1,000-item
- * conversation and a 1,000-item previous_response_id chain against a new one, beside /chat,
+ * Benchmarks of the Responses API (issue 14): POST /v1/responses continuing 1,000- and
+ * 10,000-item conversations and previous_response_id chains against a new one, beside /chat,
  * on the built app and the fake upstream in their own processes. Prints a markdown table and
  * writes bench/results/v1-responses-latest.json; asserts no timings.
  *

@@ -1,15 +1,18 @@
 /**
- * POST /v1/responses continuing a 1,000-item conversation (and a 1,000-item
- * previous_response_id chain) against a new one, beside /chat doing the same, in one run:
- * c=1 p50 and c=32 throughput. A turn reads its history newest first until
- * MODEL_CONTEXT_TOKENS (HISTORY_MAX_TOKENS for /chat) is full, so its cost is bounded by the
- * budget, not the conversation's length: the ratio long / new says by how much.
+ * POST /v1/responses continuing a 1,000-item and a 10,000-item conversation (and
+ * previous_response_id chains as long) against a new one, beside /chat doing the same on the
+ * same conversations (one store: a Responses conversation is one of ours), in one run: c=1
+ * p50 and c=32 throughput. A turn reads its history newest first until MODEL_CONTEXT_TOKENS
+ * (HISTORY_MAX_TOKENS for /chat) is full, so its cost is bounded by the budget, not by the
+ * conversation's length: the ratio 10,000 / 1,000 says by how much (1.00× = not at all);
+ * long / new is the cost of a full budget.
  */
 import { type LoadResult, type LoadTarget, loadSideBySide } from '../lib/load.js';
 import { fmt, type Section } from '../lib/report.js';
 import { type BenchContext, bearer } from './context.js';
 
-export const LONG_ITEMS = 1000;
+/** The two lengths compared: a turn must cost the same on both. */
+export const LENGTHS = [1000, 10000] as const;
 /** Each seeded item's text: about 25 tokens, so 1,000 of them are ~25,000 tokens, far over the budget. */
 const ITEM_TEXT = 'This is an earlier turn of a long conversation, kept for the benchmark of bounded history reads.';
 
@@ -28,20 +31,20 @@ async function post(app: ResponsesApp, path: string, body: unknown): Promise<any
   return JSON.parse(text);
 }
 
-/** A conversation of LONG_ITEMS items, user and assistant in turn, through the Conversations API (20 items a request, its maximum). */
-async function longConversation(app: ResponsesApp): Promise<string> {
+/** A conversation of `length` items, user and assistant in turn, through the Conversations API (20 items a request, its maximum). */
+async function longConversation(app: ResponsesApp, length: number): Promise<string> {
   const { id } = await post(app, '/v1/conversations', {});
-  for (let n = 0; n < LONG_ITEMS; n += 20) {
+  for (let n = 0; n < length; n += 20) {
     const items = Array.from({ length: 20 }, (_, i) => ({ role: (n + i) % 2 ? 'assistant' : 'user', content: `${n + i}: ${ITEM_TEXT}` }));
     await post(app, `/v1/conversations/${id}/items`, { items });
   }
   return id as string;
 }
 
-/** A previous_response_id chain of LONG_ITEMS items (a user item and its answer per response); its newest response's id. */
-async function longChain(app: ResponsesApp): Promise<string> {
+/** A previous_response_id chain of `length` items (a user item and its answer per response); its newest response's id. */
+async function longChain(app: ResponsesApp, length: number): Promise<string> {
   let previous: string | undefined;
-  for (let n = 0; n < LONG_ITEMS; n += 2) {
+  for (let n = 0; n < length; n += 2) {
     const r = await post(app, '/v1/responses', { model: 'gpt-4o-mini', truncation: 'auto', input: `[[reply:${n + 1}: ${ITEM_TEXT}]] ${n}: ${ITEM_TEXT}`, ...(previous && { previous_response_id: previous }) });
     previous = r.id as string;
   }
@@ -50,48 +53,67 @@ async function longChain(app: ResponsesApp): Promise<string> {
 
 export async function v1ResponsesScenario(ctx: BenchContext, app: ResponsesApp): Promise<Section> {
   const { settings, log } = ctx;
-  log(`seeding a ${LONG_ITEMS}-item conversation and a ${LONG_ITEMS}-item previous_response_id chain`);
-  const conversation = await longConversation(app);
-  const chain = await longChain(app);
+  const [short, long] = LENGTHS;
+  log(`seeding conversations and previous_response_id chains of ${LENGTHS.join(' and ')} items`);
+  const conversations = { short: await longConversation(app, short), long: await longConversation(app, long) };
+  const chains = { short: await longChain(app, short), long: await longChain(app, long) };
   const cpu = { app: app.pid, fake: ctx.fake.pid };
   const target = (path: string, body: unknown): LoadTarget => ({ url: `${app.origin}${path}`, method: 'POST', headers: bearer(app.apiKey), body, cpu });
   const input = 'hello';
+  const responses = (more: object) => target('/v1/responses', { model: 'gpt-4o-mini', input, ...more });
   const targets = {
-    responsesNew: target('/v1/responses', { model: 'gpt-4o-mini', input }),
-    responsesConversation: target('/v1/responses', { model: 'gpt-4o-mini', input, conversation, truncation: 'auto' }),
-    // The same previous response every time: each turn branches from a chain that stays 1,000 items long.
-    responsesChain: target('/v1/responses', { model: 'gpt-4o-mini', input, previous_response_id: chain, truncation: 'auto' }),
+    responsesNew: responses({}),
+    responsesConversationShort: responses({ conversation: conversations.short, truncation: 'auto' }),
+    responsesConversationLong: responses({ conversation: conversations.long, truncation: 'auto' }),
+    // The same previous response every time: each turn branches from a chain that keeps its length.
+    responsesChainShort: responses({ previous_response_id: chains.short, truncation: 'auto' }),
+    responsesChainLong: responses({ previous_response_id: chains.long, truncation: 'auto' }),
     chatNew: target('/chat', { message: input }),
-    chatConversation: target('/chat', { message: input, conversation_id: conversation }),
+    chatConversationShort: target('/chat', { message: input, conversation_id: conversations.short }),
+    chatConversationLong: target('/chat', { message: input, conversation_id: conversations.long }),
   };
   const results = await loadSideBySide(targets, { high: settings.highConcurrency, low: settings.lowConcurrency, durationS: settings.durationS, warmupS: settings.warmupS, log });
 
-  const row = (name: string, long: { high: LoadResult; low: LoadResult }, fresh: { high: LoadResult; low: LoadResult }) => [
+  type Pair = { high: LoadResult; low: LoadResult };
+  const row = (name: string, fresh: Pair, shorter: Pair, longer: Pair) => [
     name,
     fmt.ms(fresh.low.p50),
-    fmt.ms(long.low.p50),
-    fmt.ratio(long.low.p50 / fresh.low.p50),
+    fmt.ms(shorter.low.p50),
+    fmt.ms(longer.low.p50),
+    fmt.ratio(longer.low.p50 / shorter.low.p50),
     fmt.rps(fresh.high.rps),
-    fmt.rps(long.high.rps),
-    fmt.ratio(fresh.high.rps / long.high.rps),
+    fmt.rps(shorter.high.rps),
+    fmt.rps(longer.high.rps),
+    fmt.ratio(shorter.high.rps / longer.high.rps),
   ];
   const errors = Object.values(results).reduce((n, r) => n + r.high.errors + r.high.non2xx + r.low.errors + r.low.non2xx, 0);
+  const n = (count: number) => count.toLocaleString('en-US');
   return {
-    title: `POST /v1/responses continuing a ${LONG_ITEMS}-item conversation vs a new one, beside /chat`,
+    title: `POST /v1/responses continuing ${n(short)}- and ${n(long)}-item conversations vs a new one, beside /chat`,
     tables: [
       {
-        columns: ['endpoint', 'new: c=1 p50', `${LONG_ITEMS} items: c=1 p50`, 'p50 ratio', 'new: c=32 req/s', `${LONG_ITEMS} items: c=32 req/s`, 'throughput ratio'],
+        columns: [
+          'endpoint',
+          'new: c=1 p50',
+          `${n(short)}: c=1 p50`,
+          `${n(long)}: c=1 p50`,
+          `p50 ${n(long)} / ${n(short)}`,
+          'new: c=32 req/s',
+          `${n(short)}: c=32 req/s`,
+          `${n(long)}: c=32 req/s`,
+          `throughput ${n(short)} / ${n(long)}`,
+        ],
         rows: [
-          row('/v1/responses + conversation', results.responsesConversation, results.responsesNew),
-          row('/v1/responses + previous_response_id', results.responsesChain, results.responsesNew),
-          row('/chat + conversation_id', results.chatConversation, results.chatNew),
+          row('/v1/responses + conversation', results.responsesNew, results.responsesConversationShort, results.responsesConversationLong),
+          row('/v1/responses + previous_response_id', results.responsesNew, results.responsesChainShort, results.responsesChainLong),
+          row('/chat + conversation_id', results.chatNew, results.chatConversationShort, results.chatConversationLong),
         ],
       },
     ],
     notes: [
-      `Each seeded item is ~25 tokens, so ${LONG_ITEMS} items are ~25,000 tokens; the budget is ${app.budget} tokens (MODEL_CONTEXT_TOKENS for /v1/responses with truncation "auto", HISTORY_MAX_TOKENS for /chat), so a turn sends and reads only the newest ~${Math.round(app.budget / 25)} items.`,
-      'Ratios: long / new for p50 (1.00× = the conversation length costs nothing), new / long for throughput.',
-      'Every turn is stored (store defaults to true); the conversation rows grow during the run, the chain rows do not (each turn branches from the same response).',
+      `Each seeded item is ~25 tokens, so ${n(short)} items are ~25,000 tokens; the budget is ${app.budget} tokens (MODEL_CONTEXT_TOKENS for /v1/responses with truncation "auto", HISTORY_MAX_TOKENS for /chat), so a turn sends and reads only the newest ~${Math.round(app.budget / 25)} items.`,
+      `The ratios ${n(long)} / ${n(short)} show what the length costs once the budget is full (1.00× = nothing); new vs ${n(short)} is the cost of a full budget (reading and sending ~${app.budget} tokens).`,
+      '/chat continues the same conversations as /v1/responses (one store). Every turn is stored; the conversations grow during the run, the chains do not (each turn branches from the same response).',
       `Non-2xx answers and errors over all phases: ${errors}.`,
     ],
     targets: [],
