@@ -89,9 +89,10 @@ const callsTools = (entry: HistoryEntry | undefined): boolean => entry?.role ===
  * ones, instead of reading and walking its newest ~1,000 messages again. The walk is
  * history.ts's: the same rules give the same selection, since a unit that did not fit
  * before cannot fit behind newer ones.
- * Measured (`npm run bench:builds`, a 1,000-message conversation, c=32): 2,119 turns/s with
- * it, 222 without, on the instant fake; with a realistic upstream (200 ms, then 30 ms a
- * chunk) both 152 at c=32, latency-bound, and 2.3 ms of CPU saved per turn (c=1 p50).
+ * Measured (`npm run bench:builds`, a 1,000-message conversation, instant fake, 3 rounds):
+ * 1,343 turns/s at c=32 with it, 321 without, and p50 at c=1 1.03 against 3.29 ms; with a
+ * realistic upstream (200 ms, then 30 ms a chunk) 152 turns/s at c=32 both ways
+ * (latency-bound), each turn then ~2 ms of the instance's CPU less.
  *
  * The read of newer rows misses nothing: every write to a conversation first updates the
  * conversation's row in its own transaction (chat service), so on PostgreSQL the row lock
