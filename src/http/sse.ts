@@ -126,7 +126,10 @@ export async function writeEventStream<E extends StreamEvent>(
   const stop = () => upstream.abort(producer.signal.reason);
   if (producer.signal.aborted) stop();
   else producer.signal.addEventListener('abort', stop, { once: true });
-  void produce(request, producer, { conversation_id: stream.conversationId, stream_id: producer.id }, stream.events, payload, upstream);
+  // An ended log stays STREAM_RETENTION_SECONDS with its signal: the listener (and what it holds) goes with the end.
+  void produce(request, producer, { conversation_id: stream.conversationId, stream_id: producer.id }, stream.events, payload, upstream).finally(() =>
+    producer.signal.removeEventListener('abort', stop),
+  );
   await writeLoggedStream(request, reply, target.hub.read(userId, producer.id, { after: 0, signal: disconnected }), disconnected);
 }
 
