@@ -15,15 +15,10 @@ export interface ReaderRules {
  * One stream's events held in this process, with the readers following them here and the
  * policy rule that decides what their leaving does. Readers wait on one list of wake-ups
  * the next append or the end fires: an idle reader holds no timer and no socket of its own.
- * Sequence numbers are consecutive from 1, so event `seq` sits at index `seq - 1`. An
- * event is kept as its data string alone (and its name, when it has one), its LoggedEvent
- * made as it is read: ended logs stay STREAM_RETENTION_SECONDS, and at thousands of streams
- * a second the collector pays for every object they hold.
+ * Sequence numbers are consecutive from 1, so event `seq` sits at index `seq - 1`.
  */
 export class LocalLog {
-  private readonly data: string[] = [];
-  /** Event names by index, once an event has one (the Responses API's typed events). */
-  private names: Array<string | undefined> | undefined;
+  readonly events: LoggedEvent[] = [];
   readonly controller = new AbortController();
   ended = false;
   /** Date.now() at the end; 0 while running. */
@@ -43,21 +38,14 @@ export class LocalLog {
   }
 
   get lastSeq(): number {
-    return this.data.length;
+    return this.events.length;
   }
 
   push(data: string, event: string | undefined): number {
-    if (event !== undefined) (this.names ??= new Array<string | undefined>(this.data.length).fill(undefined)).push(event);
-    else this.names?.push(undefined);
-    this.data.push(data);
+    const seq = this.events.length + 1;
+    this.events.push(event === undefined ? { seq, data } : { seq, event, data });
     this.wake();
-    return this.data.length;
-  }
-
-  /** Event `seq` (1-based), as readers get it. */
-  private at(index: number): LoggedEvent {
-    const event = this.names?.[index];
-    return event === undefined ? { seq: index + 1, data: this.data[index]! } : { seq: index + 1, event, data: this.data[index]! };
+    return seq;
   }
 
   finish(): void {
@@ -75,9 +63,9 @@ export class LocalLog {
     try {
       let index = Math.max(0, Math.floor(after));
       for (;;) {
-        while (index < this.data.length) {
+        while (index < this.events.length) {
           if (signal?.aborted) return;
-          yield this.at(index++);
+          yield this.events[index++]!;
         }
         if (this.ended || signal?.aborted) return;
         await this.changed(signal);
