@@ -54,6 +54,10 @@ redis.call('DEL', KEYS[3], KEYS[5])
 redis.call('ZREM', KEYS[4], ARGV[1])
 return seq`;
 
+/** Lua: `now`, Redis' own clock in ms, so that instances on any host agree. */
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
 /**
  * Renews a producer's lease, unless another instance has claimed the stream as lost or
  * ended it so (0: the producer must stop). The running set's score is the lease's end in
@@ -62,8 +66,7 @@ return seq`;
 const RENEW_LEASE = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('HGET', KEYS[5], 'ended') == '1' then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW_MS}
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[4], ARGV[4])
@@ -72,8 +75,7 @@ return 1`;
 
 /** Streams whose lease ended by now (Redis time). KEYS: running. ARGV: how many. */
 const EXPIRED_LEASES = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW_MS}
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])`;
 
 /**
@@ -91,30 +93,28 @@ if redis.call('EXISTS', KEYS[3]) == 0 or redis.call('HGET', KEYS[3], 'ended') ==
   return -1
 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[4], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]), ARGV[3])
+${NOW_MS}
+redis.call('ZADD', KEYS[4], 'XX', now + tonumber(ARGV[2]), ARGV[3])
 return 1`;
 
 /** Extends our claim while we settle (0: it lapsed, and may be another's now). KEYS: claim, running. ARGV: instance, claim ms, id. */
 const RENEW_CLAIM = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[2], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]), ARGV[3])
+${NOW_MS}
+redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[2]), ARGV[3])
 return 1`;
 
 /** A reader elsewhere is here for `ttl` more ms (Redis time). KEYS: readers. ARGV: token, ttl ms. */
 const READER_PRESENT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW_MS}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
 /** How many readers are present now. KEYS: readers. */
 const READERS_PRESENT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])`;
 
