@@ -168,8 +168,9 @@ for (const database of TEST_DATABASES) {
       assert.deepEqual(got.entries.map(plain), expected, `budget ${budget}`);
       // What goes upstream, byte for byte.
       assert.equal(JSON.stringify(got.entries.map((e) => e.message)), JSON.stringify(expected.map(toModelMessage)));
-      // The model messages the selection hands over are the same.
+      // The model messages the selection hands over are the same, and so is their JSON, made beforehand.
       assert.equal(JSON.stringify({ messages: got.messages }), JSON.stringify({ messages: expected.map(toModelMessage) }));
+      assert.equal(`[${got.json.toString()}]`, JSON.stringify(expected.map(toModelMessage)));
       assert.equal(got.tokens, expected.reduce((sum, m) => sum + m.tokens, 0));
     }
 
@@ -194,7 +195,7 @@ for (const database of TEST_DATABASES) {
       const id = await newConversation();
       const next = mulberry32(31);
       const history = historyCache({ storage: a.storage, coverTokens: COVER });
-      const held: Array<{ messages: HistorySelection['messages']; body: string }> = [];
+      const held: Array<{ messages: HistorySelection['messages']; json: Buffer; body: string }> = [];
       const call = (tokens: number): NewMessageFields => ({
         role: 'assistant',
         content: null,
@@ -217,12 +218,16 @@ for (const database of TEST_DATABASES) {
           const expected = await uncachedSelectHistory((page) => a.storage.messages.newestFirst(id, page), budget);
           assert.deepEqual(got.entries.map(plain), expected, `turn ${turn}`);
           assert.equal(body, JSON.stringify({ messages: expected.map(toModelMessage) }), `turn ${turn}`);
+          assert.equal(`{"messages":[${got.json.toString()}]}`, body, `turn ${turn}`);
           assert.equal(got.tokens, expected.reduce((sum, m) => sum + m.tokens, 0));
         }
-        if (turn % 50 === 0) held.push({ messages: got.messages, body });
+        if (turn % 50 === 0) held.push({ messages: got.messages, json: got.json, body });
       }
       // Selections made long ago still send what they sent then.
-      for (const h of held) assert.equal(JSON.stringify({ messages: h.messages }), h.body);
+      for (const h of held) {
+        assert.equal(JSON.stringify({ messages: h.messages }), h.body);
+        assert.equal(`{"messages":[${h.json.toString()}]}`, h.body);
+      }
     });
 
     test('after the first turn, a turn reads only what was appended since', async () => {

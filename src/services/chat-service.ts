@@ -2,8 +2,8 @@ import type { Config } from '../config/config.js';
 import { ContextLengthExceededError, NotFoundError } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import type { Message, Storage } from '../storage/storage.js';
-import type { CallOptions, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../upstream/chat-model.js';
-import type { HistoryCache } from './history-cache.js';
+import type { CallOptions, ChatModel, ChatRequest } from '../upstream/chat-model.js';
+import type { HistoryCache, HistorySelection } from './history-cache.js';
 import { completeStep, started, streamStep, type ModelStep, type StepDelta, type StreamErrorEvent } from './model-step.js';
 import { TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, type TokenCounter } from './token-counter.js';
 
@@ -131,7 +131,7 @@ export function chatService({ storage, model, tokens, history: historyCache, con
     }
     const userTokens = contentTokens + TOKENS_PER_MESSAGE;
 
-    let history: { messages: readonly ChatCompletionMessageParam[]; tokens: number } = { messages: [], tokens: 0 };
+    let history: Pick<HistorySelection, 'messages' | 'tokens' | 'json'> | undefined;
     const now = new Date().toISOString();
     const userMessage = {
       id: newId(),
@@ -161,12 +161,13 @@ export function chatService({ storage, model, tokens, history: historyCache, con
       });
     }
 
-    const promptTokens = systemTokens + history.tokens + userTokens + TOKENS_PER_REPLY;
+    const promptTokens = systemTokens + (history?.tokens ?? 0) + userTokens + TOKENS_PER_REPLY;
     return {
       conversationId,
       promptTokens,
       request: {
-        messages: [systemMessage, ...history.messages, { role: 'user', content: input.message }],
+        messages: [systemMessage, ...(history?.messages ?? []), { role: 'user', content: input.message }],
+        serialised: history && { from: 1, count: history.messages.length, json: history.json },
         promptTokens,
       },
     };

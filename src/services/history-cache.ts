@@ -16,6 +16,8 @@ export interface HistorySelection {
   tokens: number;
   /** The entries' model messages (frozen, shared between turns). */
   messages: readonly ChatCompletionMessageParam[];
+  /** The messages' JSON joined by commas, in UTF-8: what a request sends of them (ChatRequest.serialised). */
+  json: Buffer;
 }
 
 interface HistoryCacheOptions {
@@ -69,9 +71,52 @@ interface ConversationWindow {
   readonly kept: readonly CachedHistoryEntry[];
   /** The newest message read calls tools and is kept: tool answers stored next belong to its unit (else to none). */
   readonly openCall: boolean;
+  /** The kept messages' JSON (see JoinedJson). */
+  readonly joined: JoinedJson;
   /** Estimated heap bytes, for the cache's bound. */
   readonly bytes: number;
 }
+
+/** Messages' JSON joined by commas, in UTF-8, and where each message's begins. */
+interface JoinedJson {
+  readonly json: Buffer;
+  readonly starts: readonly number[];
+}
+
+const noJson = Buffer.alloc(0);
+
+/**
+ * The JSON of `kept`'s model messages. Those that `previous` kept too are copied from its
+ * JSON: the walk keeps whole units from the newest, so they are the oldest of `kept` and
+ * the newest of `previous.kept`, in one run. Only the messages appended since are serialised.
+ */
+function joinJson(kept: readonly CachedHistoryEntry[], previous: ConversationWindow | undefined): JoinedJson {
+  let reused = 0;
+  if (previous) while (reused < kept.length && kept[reused]!.seq <= previous.lastSeq) reused++;
+  const from = previous ? previous.kept.length - reused : 0;
+  if (reused && (previous!.kept[from] !== kept[0] || previous!.kept.at(-1) !== kept[reused - 1])) reused = 0; // not one run: serialise all
+  const parts: Buffer[] = [];
+  const starts = new Array<number>(kept.length);
+  let length = 0;
+  if (reused) {
+    const offset = previous!.joined.starts[from]!;
+    const run = previous!.joined.json.subarray(offset);
+    for (let i = 0; i < reused; i++) starts[i] = previous!.joined.starts[from + i]! - offset;
+    parts.push(run);
+    length = run.length;
+  }
+  for (let i = reused; i < kept.length; i++) {
+    const piece = Buffer.from(`${length ? ',' : ''}${JSON.stringify(kept[i]!.message)}`);
+    starts[i] = length ? length + 1 : 0;
+    parts.push(piece);
+    length += piece.length;
+  }
+  return { json: length ? Buffer.concat(parts, length) : noJson, starts };
+}
+
+/** The JSON of the newest `count` messages of `joined`'s. */
+const newestJson = (joined: JoinedJson, count: number): Buffer =>
+  count ? joined.json.subarray(joined.starts[joined.starts.length - count]) : noJson;
 
 /** What a turn's read saw: the newest seq, and the newest message that is not a tool answer. */
 interface Read {
@@ -161,17 +206,20 @@ export function historyCache(options: HistoryCacheOptions) {
       const current = budget <= coverTokens ? windows?.get(conversationId) : undefined;
       const source = (current && (await cachedSource(conversationId, current, read))) ?? storedSource(conversationId, read);
       const walk = await walkHistory(source, Math.max(budget, coverTokens));
-      if (budget <= coverTokens && generation === started) {
-        // Of turns reading at once, the one that read the most recent messages is kept.
-        const latest = windows?.peek(conversationId);
-        if (!latest || latest.lastSeq < read.lastSeq) {
-          const kept = walk.selectedWithin(coverTokens).messages;
-          const openCall = callsTools(read.head) && kept.includes(read.head!);
-          windows?.set(conversationId, { lastSeq: read.lastSeq, head: read.head, kept, openCall, bytes: kept.reduce((n, e) => n + e.size, 0) });
-        }
-      }
       const { messages: entries, tokens } = walk.selectedWithin(budget);
-      return { entries, tokens, messages: entries.map((e) => e.message) };
+      const messages = entries.map((e) => e.message);
+      if (budget > coverTokens) return { entries, tokens, messages, json: joinJson(entries, undefined).json };
+      // The selection is the newest units of what the cover keeps.
+      const kept = walk.selectedWithin(coverTokens).messages;
+      const joined = joinJson(kept, current);
+      const latest = windows?.peek(conversationId);
+      // Of turns reading at once, the one that read the most recent messages is kept.
+      if (generation === started && (!latest || latest.lastSeq < read.lastSeq)) {
+        const openCall = callsTools(read.head) && kept.includes(read.head!);
+        const bytes = kept.reduce((n, e) => n + e.size, joined.json.length);
+        windows?.set(conversationId, { lastSeq: read.lastSeq, head: read.head, kept, openCall, joined, bytes });
+      }
+      return { entries, tokens, messages, json: newestJson(joined, entries.length) };
     },
 
     /** Forgets a conversation (deleted). */

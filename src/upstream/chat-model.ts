@@ -17,6 +17,13 @@ export type { CallOptions, TokenUsage } from './model-call.js';
 
 export interface ChatRequest {
   messages: readonly ChatCompletionMessageParam[];
+  /**
+   * The JSON of `count` of the messages from `from` on, made beforehand (joined by commas,
+   * UTF-8), sent as it is: a conversation's history, sent again each turn, is serialised
+   * once (history cache). Measured (`npm run bench:builds`, a 1,000-message conversation,
+   * instant fake, c=32): see history-cache.ts.
+   */
+  serialised?: { from: number; count: number; json: Buffer } | undefined;
   tools?: ChatCompletionTool[];
   /** Our count of the prompt, when the caller made one (token budgets reserve it). */
   promptTokens?: number | undefined;
@@ -53,24 +60,6 @@ export interface ChatModel {
   stream(request: ChatRequest, options?: CallOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
 }
 
-/** The JSON of frozen messages (a history's, shared between turns), made once. */
-const frozenJson = new WeakMap<object, string>();
-
-/**
- * A message's JSON. A frozen one cannot change, so its JSON is kept: a turn in a long
- * conversation sends the same hundreds of history messages again, and serialising them
- * was a fifth of its CPU (profile). Measured (`npm run bench:builds`, a 1,000-message
- * conversation, instant fake, c=32): 1,280 → 1,911 turns/s, 977 → 538 µs of CPU a turn
- * (two runs whose reference build measured 2,404 and 2,415); with a realistic upstream
- * the turn is bound by its latency either way.
- */
-function messageJson(message: ChatCompletionMessageParam): string {
-  if (!Object.isFrozen(message)) return JSON.stringify(message);
-  let json = frozenJson.get(message);
-  if (json === undefined) frozenJson.set(message, (json = JSON.stringify(message)));
-  return json;
-}
-
 /**
  * Chat completions with the configured model; `observe` (metrics, logs) is told about
  * every call when it finishes, so this file needs no metrics library.
@@ -91,13 +80,23 @@ export function chatModel(transport: Transport | undefined, config: Config['open
           ...(s.parallelToolCalls !== undefined && { parallel_tool_calls: s.parallelToolCalls }),
         }
       : { model: config.model, max_completion_tokens: config.maxTokens, temperature: config.temperature };
-  const body = (request: ChatRequest, stream: boolean) => {
+  const body = (request: ChatRequest, stream: boolean): string | Buffer => {
     const fields = JSON.stringify({
       ...generation(request),
       ...(request.tools?.length && { tools: request.tools }),
       ...(stream && { stream: true, stream_options: { include_usage: true } }),
     });
-    return `${fields.slice(0, -1)},"messages":[${request.messages.map(messageJson).join(',')}]}`;
+    const head = `${fields.slice(0, -1)},"messages":[`;
+    const { messages, serialised: s } = request;
+    const json = (from: number, to: number) => messages.slice(from, to).map((m) => JSON.stringify(m));
+    if (!s?.count) return `${head}${json(0, messages.length).join(',')}]}`;
+    const before = json(0, s.from);
+    const after = json(s.from + s.count, messages.length);
+    return Buffer.concat([
+      Buffer.from(before.length ? `${head}${before.join(',')},` : head),
+      s.json,
+      Buffer.from(after.length ? `,${after.join(',')}]}` : ']}'),
+    ]);
   };
 
   const modelOf = (request: ChatRequest) => request.settings?.model ?? config.model;

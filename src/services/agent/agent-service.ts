@@ -1,7 +1,7 @@
 import type { Config } from '../../config/config.js';
 import { derivedId, newId } from '../../shared/ids.js';
 import type { ToolCall } from '../../storage/storage.js';
-import type { CallOptions, ChatCompletionMessageParam, ChatModel } from '../../upstream/chat-model.js';
+import type { CallOptions, ChatCompletionMessageParam, ChatModel, ChatRequest } from '../../upstream/chat-model.js';
 import type { ChatInput, ChatService, NewMessageFields, PreparedTurn, Usage } from '../chat-service.js';
 import { completeStep, started, type ModelStep, type StreamErrorEvent } from '../model-step.js';
 import { anyOf, hasTextAnswer, stepCountIs, type AgentStep } from './stop-conditions.js';
@@ -58,6 +58,8 @@ interface AgentRun {
   conversationId: string;
   /** The request sent on the next model call: the prepared turn plus every step since. */
   messages: ChatCompletionMessageParam[];
+  /** The prepared turn's history, serialised (see ChatRequest.serialised); the steps are appended after it. */
+  serialised: ChatRequest['serialised'];
   steps: AgentStep[];
   outcomes: ToolCallOutcome[];
   usage: Usage;
@@ -85,13 +87,14 @@ const iterationLimitMessage = (iterations: number, toolCalls: number): string =>
 export function agentService({ chat, model, tools, config }: AgentServiceDeps) {
   const definitions = toolDefinitions(tools);
   const stopWhen = anyOf(hasTextAnswer, stepCountIs(config.agentMaxIterations));
-  const request = (run: AgentRun) => ({ messages: run.messages, tools: definitions, promptTokens: run.promptTokens });
+  const request = (run: AgentRun): ChatRequest => ({ messages: run.messages, serialised: run.serialised, tools: definitions, promptTokens: run.promptTokens });
 
   function start(input: ChatInput, turn: PreparedTurn): AgentRun {
     return {
       userId: input.userId,
       conversationId: turn.conversationId,
       messages: [...turn.request.messages],
+      serialised: turn.request.serialised,
       steps: [],
       outcomes: [],
       usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
