@@ -115,7 +115,8 @@ export async function writeEventStream<E extends StreamEvent>(
   let producer: StreamProducer;
   try {
     const context = { conversationId: stream.conversationId, replyId: stream.replyId };
-    producer = await target.hub.open({ userId, kind: target.kind, policy: target.policy, context });
+    // The hub stops the stream (policy, cancel, shutdown) by aborting the model call's own controller.
+    producer = await target.hub.open({ userId, kind: target.kind, policy: target.policy, context, stop: upstream });
   } catch (error) {
     // No log to write to (Redis away): the model call stops and the service stores what arrived, as on any abort.
     upstream.abort(error);
@@ -123,13 +124,7 @@ export async function writeEventStream<E extends StreamEvent>(
     request.log.error({ err: error }, 'opening the stream log failed');
     throw new ServiceUnavailableError('The stream log (Redis) is not answering; try again');
   }
-  const stop = () => upstream.abort(producer.signal.reason);
-  if (producer.signal.aborted) stop();
-  else producer.signal.addEventListener('abort', stop, { once: true });
-  // An ended log stays STREAM_RETENTION_SECONDS with its signal: the listener (and what it holds) goes with the end.
-  void produce(request, producer, { conversation_id: stream.conversationId, stream_id: producer.id }, stream.events, payload, upstream).finally(() =>
-    producer.signal.removeEventListener('abort', stop),
-  );
+  void produce(request, producer, { conversation_id: stream.conversationId, stream_id: producer.id }, stream.events, payload, upstream);
   await writeLoggedStream(request, reply, target.hub.read(userId, producer.id, { after: 0, signal: disconnected }), disconnected);
 }
 

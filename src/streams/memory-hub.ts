@@ -75,9 +75,8 @@ export function memoryStreamHub(options: HubOptions): StreamHub {
     },
 
     read(userId: string, id: string, { after, signal }: { after: number; signal?: AbortSignal }): AsyncIterable<LoggedEvent> {
-      return (async function* () {
-        yield* find(userId, id).follow(after, signal);
-      })();
+      // Found when the iteration starts: a 404 or 410 is thrown there, as the interface says.
+      return { [Symbol.asyncIterator]: () => find(userId, id).follow(after, signal) };
     },
 
     async check(userId: string, id: string): Promise<void> {

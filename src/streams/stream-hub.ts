@@ -40,6 +40,11 @@ export interface StreamSpec {
   policy: StreamPolicy;
   /** Ids the lost-stream handler needs (e.g. conversationId, responseId); stored with the log. */
   context: Record<string, string>;
+  /**
+   * What the hub aborts when the stream must stop (the producer's `signal` is its signal):
+   * the caller's own, when its model call started before the log opened. Default: a new one.
+   */
+  stop?: AbortController | undefined;
 }
 
 /** The producer's side of one stream. */
