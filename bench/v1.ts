@@ -31,6 +31,7 @@ import {
   ROOT,
   startApp,
   startFake,
+  startFastifyFloor,
   startPassThroughProxy,
   startPortkey,
 } from './lib/processes.js';
@@ -165,14 +166,15 @@ async function main(): Promise<void> {
     results.push(section);
     emit(section);
   };
-  /** Starts our app, the bare proxy and Portkey beside the fake, runs `fn` with them, stops them. */
+  /** Starts our app, the two floors (bare proxy, Fastify relay) and Portkey beside the fake, runs `fn` with them, stops them. */
   const withGateways = async (fn: (setup: V1Setup) => Promise<void>) => {
     const app = await launch();
     const passThrough = await startPassThroughProxy(fake.origin);
+    const fastifyFloor = await startFastifyFloor(fake.origin);
     const portkey = await startPortkey(fake.baseUrl, { streamFix: process.env.BENCH_PORTKEY_SHIM !== '0' });
     try {
       const v1 = await probeV1(app, user.api_key);
-      const setup: V1Setup = { passThrough, portkey, app: { origin: app.origin, pid: app.pid, apiKey: user.api_key, v1 } };
+      const setup: V1Setup = { passThrough, fastifyFloor, portkey, app: { origin: app.origin, pid: app.pid, apiKey: user.api_key, v1 } };
       if (!notes.length) {
         notes.push(v1 ? 'Our `POST /v1/chat/completions` answered: its rows ran against the route.' : '**Our `POST /v1/chat/completions` answered 404: its rows were skipped.**');
         notes.push(await verifyPortkey(fake, setup));
@@ -180,7 +182,7 @@ async function main(): Promise<void> {
       }
       await fn(setup);
     } finally {
-      await Promise.all([app.stop(), passThrough.stop(), portkey.stop()]);
+      await Promise.all([app.stop(), passThrough.stop(), fastifyFloor.stop(), portkey.stop()]);
     }
   };
 

@@ -321,11 +321,12 @@ export async function createUser(databaseUrl: string, name = 'bench', root = ROO
  * node:http passing any request through to the fake untouched (the floor of an
  * OpenAI-compatible gateway).
  */
-export type FloorKind = 'node-http' | 'pass-through';
+export type FloorKind = 'node-http' | 'pass-through' | 'fastify-relay';
 
 const FLOOR_COMMANDS: Record<FloorKind, { args: string[]; env: Record<string, string> }> = {
   'node-http': { args: ['bench/lib/proxy-floor.mjs'], env: {} },
   'pass-through': { args: ['bench/lib/proxy-floor.mjs'], env: { PROXY_MODE: 'pass-through' } },
+  'fastify-relay': { args: ['bench/lib/fastify-floor.mjs'], env: {} },
 };
 
 /**
@@ -361,6 +362,11 @@ export async function startProxyFloor(
 /** The pass-through floor (bench/lib/proxy-floor.mjs, PROXY_MODE=pass-through): requests go to the fake as they are. */
 export function startPassThroughProxy(fakeOrigin: string): Promise<{ origin: string; pid: number; stop(): Promise<void> }> {
   return startProxyFloor(fakeOrigin, { fields: {}, systemPrompt: '' }, 'pass-through');
+}
+
+/** The Fastify + undici floor (bench/lib/fastify-floor.mjs): /v1/chat/completions relayed with nothing else done. */
+export function startFastifyFloor(fakeOrigin: string): Promise<{ origin: string; pid: number; stop(): Promise<void> }> {
+  return startProxyFloor(fakeOrigin, { fields: {}, systemPrompt: '' }, 'fastify-relay');
 }
 
 // ---------------------------------------------------------------- the Portkey gateway

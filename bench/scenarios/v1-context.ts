@@ -21,6 +21,8 @@ export interface AppUnderLoad extends Gateway {
 
 export interface V1Setup {
   passThrough: Gateway;
+  /** bench/lib/fastify-floor.mjs: Fastify + undici relaying, nothing else. */
+  fastifyFloor: Gateway;
   portkey: PortkeyProcess;
   app: AppUnderLoad;
 }
@@ -28,18 +30,19 @@ export interface V1Setup {
 /** An OpenAI chat completion request for `message`, as the direct baseline sends it; `stream: true` alone when streamed. */
 export const completionBody = (message: string, stream: boolean) => ({ ...directChatBody(message), ...(stream && { stream: true }) });
 
-/** The same request to each of the four OpenAI-compatible endpoints, and the CPU to read while it runs. */
+/** The same request to each of the five OpenAI-compatible endpoints, and the CPU to read while it runs. */
 export function completionTargets(
   fake: { origin: string; pid: number },
   setup: V1Setup,
   body: ReturnType<typeof completionBody>,
-): { direct: LoadTarget; bare: LoadTarget; ours?: LoadTarget; portkey: LoadTarget } {
+): { direct: LoadTarget; bare: LoadTarget; fastify: LoadTarget; ours?: LoadTarget; portkey: LoadTarget } {
   const path = '/v1/chat/completions';
   const stream = body.stream === true;
   const common = { method: 'POST' as const, body, stream };
   return {
     direct: { ...common, url: `${fake.origin}${path}`, headers: bearer('sk-bench'), cpu: { fake: fake.pid } },
     bare: { ...common, url: `${setup.passThrough.origin}${path}`, headers: bearer('sk-bench'), cpu: { gateway: setup.passThrough.pid, fake: fake.pid } },
+    fastify: { ...common, url: `${setup.fastifyFloor.origin}${path}`, headers: bearer('sk-bench'), cpu: { gateway: setup.fastifyFloor.pid, fake: fake.pid } },
     ...(setup.app.v1 && {
       ours: { ...common, url: `${setup.app.origin}${path}`, headers: bearer(setup.app.apiKey), cpu: { gateway: setup.app.pid, fake: fake.pid } },
     }),

@@ -1,7 +1,8 @@
 /**
- * POST /v1/chat/completions, plain and streamed, through four endpoints side by side:
+ * POST /v1/chat/completions, plain and streamed, through five endpoints side by side:
  * the fake called directly, a bare node:http pass-through proxy (the floor of any Node
- * gateway), ours, and the Portkey gateway from npm; at c=1 (latency) and c=32
+ * gateway), a Fastify + undici relay doing nothing else (the floor of a gateway built as
+ * ours is), ours, and the Portkey gateway from npm; at c=1 (latency) and c=32
  * (throughput). Our own `/chat` and `/chat/stream` (a new conversation each) run in the
  * same phases, so `/chat` can be compared with Portkey's /v1.
  */
@@ -16,11 +17,13 @@ const MESSAGE = 'hello';
 const NAMES: Record<string, string> = {
   direct: 'fake `POST /v1/chat/completions` direct (baseline)',
   bare: 'bare node:http pass-through proxy → fake (the floor of a Node gateway)',
+  fastify: 'Fastify + undici relay → fake, nothing else (the floor of a Fastify gateway)',
   ours: 'ours `POST /v1/chat/completions`',
   portkey: 'Portkey gateway 1.15.2 → fake',
   chat: 'ours `POST /chat`, new conversation (not a pass-through: auth, 2 writes, token count)',
   directStream: 'fake stream direct (baseline)',
   bareStream: 'bare node:http pass-through proxy → fake',
+  fastifyStream: 'Fastify + undici relay → fake',
   oursStream: 'ours `POST /v1/chat/completions`, `stream: true`',
   portkeyStream: 'Portkey gateway 1.15.2 → fake (with bench/lib/portkey-stream-fix.mjs)',
   chatStream: 'ours `POST /chat/stream`, new conversation',
@@ -33,11 +36,13 @@ export async function v1GatewayScenario(ctx: BenchContext, fake: FakeProcess, se
   const targets = present({
     direct: plain.direct,
     bare: plain.bare,
+    fastify: plain.fastify,
     ours: plain.ours,
     portkey: plain.portkey,
     chat: ownChatTarget(fake, setup.app, MESSAGE, false),
     directStream: streamed.direct,
     bareStream: streamed.bare,
+    fastifyStream: streamed.fastify,
     oursStream: streamed.ours,
     portkeyStream: streamed.portkey,
     chatStream: ownChatTarget(fake, setup.app, MESSAGE, true),
@@ -63,7 +68,7 @@ export async function v1GatewayScenario(ctx: BenchContext, fake: FakeProcess, se
   const chat = get('chat')!;
 
   const failures = (r: SideBySide) => [r.high.errors + r.low.errors, r.high.non2xx + r.low.non2xx];
-  const plainRows = ['direct', 'bare', 'ours', 'portkey', 'chat'].flatMap((key) => {
+  const plainRows = ['direct', 'bare', 'fastify', 'ours', 'portkey', 'chat'].flatMap((key) => {
     const r = get(key);
     if (!r) return [[NAMES[key]!, 'not run: no /v1 route yet', '–', '–', '–', '–', '–', '–', '–', '–', '–', '–']];
     const [errors, non2xx] = failures(r);
@@ -84,7 +89,7 @@ export async function v1GatewayScenario(ctx: BenchContext, fake: FakeProcess, se
       ],
     ];
   });
-  const streamRows = ['directStream', 'bareStream', 'oursStream', 'portkeyStream', 'chatStream'].flatMap((key) => {
+  const streamRows = ['directStream', 'bareStream', 'fastifyStream', 'oursStream', 'portkeyStream', 'chatStream'].flatMap((key) => {
     const r = get(key);
     if (!r) return [[NAMES[key]!, 'not run: no /v1 route yet', '–', '–', '–', '–', '–', '–', '–', '–', '–', '–']];
     const [errors, non2xx] = failures(r);
@@ -113,11 +118,16 @@ export async function v1GatewayScenario(ctx: BenchContext, fake: FakeProcess, se
     const shareStream = oursStream.high.rps / bareStream.high.rps;
     const vsPortkey = ours.high.rps / portkey.high.rps;
     const vsPortkeyStream = oursStream.high.rps / portkeyStream.high.rps;
+    const fastify = get('fastify')!;
+    const fastifyStream = get('fastifyStream')!;
     const added = ours.low.p50 - direct.low.p50;
     const addedFirstToken = oursStream.low.firstTokenP50! - directStream.low.firstTokenP50!;
     goals.push(
       { scenario, name: `ours / bare proxy rps at c=${c32}`, measured: fmt.percent(share), limit: '≥ 60%', met: share >= 0.6 },
       { scenario, name: `ours / bare proxy streams/s at c=${c32} (stream: true)`, measured: fmt.percent(shareStream), limit: '≥ 60%', met: shareStream >= 0.6 },
+      { scenario, name: `ours / Fastify + undici floor rps at c=${c32}`, measured: fmt.percent(ours.high.rps / fastify.high.rps), limit: 'no target: the floor shown', met: true },
+      { scenario, name: `Fastify + undici floor / bare proxy rps at c=${c32}`, measured: fmt.percent(fastify.high.rps / bare.high.rps), limit: 'no target: the floor shown', met: true },
+      { scenario, name: `ours / Fastify + undici floor streams/s at c=${c32}`, measured: fmt.percent(oursStream.high.rps / fastifyStream.high.rps), limit: 'no target: the floor shown', met: true },
       { scenario, name: `ours / Portkey rps at c=${c32}`, measured: fmt.ratio(vsPortkey), limit: '≥ 5.00×', met: vsPortkey >= 5 },
       { scenario, name: `ours / Portkey streams/s at c=${c32} (stream: true)`, measured: fmt.ratio(vsPortkeyStream), limit: '≥ 5.00×', met: vsPortkeyStream >= 5 },
       { scenario, name: `ours p50 − direct p50 at c=${c1}`, measured: fmt.deltaMs(added), limit: '≤ +0.30 ms', met: added <= 0.3 },
@@ -129,7 +139,7 @@ export async function v1GatewayScenario(ctx: BenchContext, fake: FakeProcess, se
 
   const loadCpu = (r: LoadResult | undefined) => fmt.us(r?.cpuUsPerResponse?.load);
   return {
-    title: '1. `/v1/chat/completions` gateway: direct, bare proxy, ours, Portkey',
+    title: '1. `/v1/chat/completions` gateway: direct, bare proxy, Fastify floor, ours, Portkey',
     tables: [
       {
         columns: [
