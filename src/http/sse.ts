@@ -53,8 +53,21 @@ export class SseWriter {
     return this.write(`id: ${logged.seq}\n${name}data: ${logged.data}\n\n`);
   }
 
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.response.uncork();
+  };
+
   private async write(text: string): Promise<void> {
     if (this.closed) return;
+    // Events written in one go (those of one upstream read) leave in one write, not one
+    // syscall each: corked until the next tick (Node's pattern for batching writes).
+    if (!this.corked) {
+      this.corked = true;
+      this.response.cork();
+      process.nextTick(this.uncork);
+    }
     if (!this.response.write(text)) {
       await Promise.race([once(this.response, 'drain'), once(this.response, 'close')]);
     }
