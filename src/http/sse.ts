@@ -63,6 +63,10 @@ export class SseWriter {
     if (this.closed) return;
     // Events written in one go (those of one upstream read) leave in one write, not one
     // syscall each: corked until the next tick (Node's pattern for batching writes).
+    // Measured (profiles of two alternating runs each, instant fake, c=32): /v1 streams
+    // 1,765 against 1,300-1,428 streams/s, 676-696 against 852 µs of CPU a stream;
+    // /chat/stream 1,080-1,203 against 962-996. One event a read (a slow upstream) is one
+    // write either way.
     if (!this.corked) {
       this.corked = true;
       this.response.cork();
