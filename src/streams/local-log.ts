@@ -11,6 +11,10 @@ export interface ReaderRules {
   remoteReaders?: ((id: string) => Promise<boolean>) | undefined;
 }
 
+/** Rough heap cost of a log beyond its events (the log, its spec, controller and arrays), and of an event beyond its strings. */
+const LOG_OVERHEAD_BYTES = 600;
+const EVENT_OVERHEAD_BYTES = 64;
+
 /**
  * One stream's events held in this process, with the readers following them here and the
  * policy rule that decides what their leaving does. Readers wait on one list of wake-ups
@@ -24,6 +28,8 @@ export class LocalLog {
   ended = false;
   /** Date.now() at the end; 0 while running. */
   endedAt = 0;
+  /** Estimated heap bytes of the events held (for the in-process hub's bound on ended logs). */
+  bytes = LOG_OVERHEAD_BYTES;
   private waiters: LogReader[] = [];
   private readers = 0;
   private grace: NodeJS.Timeout | undefined;
@@ -47,6 +53,7 @@ export class LocalLog {
   push(data: string, event: string | undefined): number {
     const seq = this.events.length + 1;
     this.events.push(event === undefined ? { seq, data } : { seq, event, data });
+    this.bytes += EVENT_OVERHEAD_BYTES + 2 * (data.length + (event?.length ?? 0));
     this.wake();
     return seq;
   }

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { NotFoundError, StreamExpiredError } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import { cancelled, LocalLog, RunningProducers } from './local-log.js';
@@ -10,6 +11,11 @@ export interface HubOptions {
   graceMs: number;
   /** Aborts every running producer (the shutdown grace is over). */
   shutdownSignal?: AbortSignal | undefined;
+  /**
+   * Estimated heap bytes the in-process hub keeps of ended logs; past it the oldest ended
+   * go first (410, as after their retention). Default: a quarter of V8's heap limit.
+   */
+  maxEndedBytes?: number | undefined;
 }
 
 /** How often ended logs are looked at for dropping: often enough for a tiny retention, never busier than 20/s. */
@@ -19,23 +25,48 @@ export const sweepIntervalMs = (retentionMs: number) => Math.min(Math.max(retent
  * The in-process hub (no REDIS_URL): logs live in this process's memory, so a stream can be
  * resumed only on the instance that produces it, and dies with it (its lost-stream handlers
  * are never needed: there is nobody left to settle). An ended log is dropped
- * STREAM_RETENTION_SECONDS after its end; a tombstone (owner and end time) stays as long
- * again so that a late reader gets 410 rather than 404, then goes too. One sweeper timer
- * for the whole hub, none per log or reader.
+ * STREAM_RETENTION_SECONDS after its end, or earlier when the ended logs kept would pass
+ * `maxEndedBytes` (oldest first); a tombstone (owner and end time) stays as long again so
+ * that a late reader gets 410 rather than 404, then goes too. One sweeper timer for the
+ * whole hub, none per log or reader.
  */
 export function memoryStreamHub(options: HubOptions): StreamHub {
   const logs = new Map<string, LocalLog>();
   const tombstones = new Map<string, { userId: string; endedAt: number }>();
   const running = new RunningProducers(options.shutdownSignal);
   const rules = { graceMs: options.graceMs };
+  const maxEndedBytes = options.maxEndedBytes ?? getHeapStatistics().heap_size_limit / 4;
+  /** Ended logs still kept, oldest end first, and their estimated bytes in all. */
+  const ended = new Set<LocalLog>();
+  let endedBytes = 0;
+
+  /** A log no longer readable: a tombstone (owner, end time) stays so that a late reader gets 410. */
+  function drop(log: LocalLog): void {
+    logs.delete(log.id);
+    if (ended.delete(log)) endedBytes -= log.bytes;
+    tombstones.set(log.id, { userId: log.spec.userId, endedAt: log.endedAt });
+  }
+
+  /**
+   * Keeps an ended log for resuming, within the bound: the hub holds every log for the
+   * retention period, so without one its memory would grow with streams per second ×
+   * STREAM_RETENTION_SECONDS × their size, until the process ran out of heap.
+   */
+  function keepEnded(log: LocalLog): void {
+    ended.add(log);
+    endedBytes += log.bytes;
+    for (const oldest of ended) {
+      if (endedBytes <= maxEndedBytes) break;
+      drop(oldest);
+    }
+  }
 
   const sweeper = setInterval(() => {
     const now = Date.now();
-    for (const [id, log] of logs) {
-      if (log.ended && now - log.endedAt >= options.retentionMs) {
-        logs.delete(id);
-        tombstones.set(id, { userId: log.spec.userId, endedAt: log.endedAt });
-      }
+    // Ended logs end oldest first: the sweep stops at the first one still within its retention.
+    for (const log of ended) {
+      if (now - log.endedAt < options.retentionMs) break;
+      drop(log);
     }
     for (const [id, tombstone] of tombstones) {
       if (now - tombstone.endedAt >= 2 * options.retentionMs) tombstones.delete(id);
@@ -68,8 +99,10 @@ export function memoryStreamHub(options: HubOptions): StreamHub {
           return log.push(data, event);
         },
         async end(): Promise<void> {
+          if (log.ended) return;
           log.finish();
           running.delete(log);
+          keepEnded(log);
         },
       };
     },
