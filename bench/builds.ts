@@ -14,7 +14,8 @@
  *   BENCH_BUILDS="before=fc07153,after=HEAD"   name=revision pairs; the first is the reference
  *   BENCH_ROUNDS=3                             rounds (each build once per round, order alternating)
  *   BENCH_DURATION=5                           seconds per measured phase (instant fake; realistic: at least 8)
- *   BENCH_PHASES=fast-long,fast-stream         only the phases whose key starts with one of these (default: all)
+ *   BENCH_PHASES=fast-long,fast-stream         only the phases whose key starts with one of these (default: all;
+ *                                              keys: (fast|real)-(new|long|stream)-(c32|c32-cpu|c1))
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -111,9 +112,12 @@ for (const realistic of [false, true]) {
 }
 
 // The streamed turn on its default path (one reader, default policy): what the stream log must keep cheap.
-for (const [connections, measure] of [[32, 'rps'], [32, 'cpu'], [1, 'ttft']] as const) {
-  const key = `fast-stream-c${connections}${measure === 'cpu' ? '-cpu' : ''}`;
-  PHASES.push({ key, label: `instant fake, /chat/stream new conversation, c=${connections}`, connections, measure, realistic: false, long: false, stream: true });
+for (const realistic of [false, true]) {
+  for (const [connections, measure] of [[32, 'rps'], [32, 'cpu'], [1, 'ttft']] as const) {
+    const key = `${realistic ? 'real' : 'fast'}-stream-c${connections}${measure === 'cpu' ? '-cpu' : ''}`;
+    const upstream = realistic ? 'realistic upstream' : 'instant fake';
+    PHASES.push({ key, label: `${upstream}, /chat/stream new conversation, c=${connections}`, connections, measure, realistic, long: false, stream: true });
+  }
 }
 
 function target(origin: string, pid: number, build: Build, phase: Phase): LoadTarget {
