@@ -135,8 +135,9 @@ const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
  * event), and its signal is listened to once, not once a wait. Measured with the hub
  * stopping the model call's own controller (`npm run bench:builds`, /chat/stream, instant
  * fake, c=32, 5 rounds): 961 against 1,090 µs of CPU a stream, 1,249 against 1,119
- * streams/s. The log as a whole now costs 1.12-1.15× the CPU of the same code writing
- * straight to the socket (two runs of a variant without it).
+ * streams/s. The log as a whole now costs 1.12-1.17× the CPU of the same code writing
+ * straight to the socket (runs of a variant without it, instant fake and realistic
+ * upstream; with the realistic one, throughput and first token are the same).
  */
 class LogReader implements AsyncIterableIterator<LoggedEvent> {
   private attached = false;
