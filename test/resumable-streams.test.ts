@@ -177,6 +177,17 @@ for (const db of TEST_DATABASES) {
         assert.deepEqual(again.json(), { stream_id: streamId, cancelled: false });
       });
 
+      test('resuming an ended stream after its last event (or past it) ends at once', { timeout: 10_000 }, async () => {
+        const events = await readSse(await start(base, key, '/chat/stream', { message: 'all of it' }));
+        const streamId = events[0]!.data.stream_id as string;
+        const last = events.at(-1)!.id!;
+        for (const after of [last, last + 1, last + 1000]) {
+          const res = await resume(base, key, streamId, { 'last-event-id': String(after) });
+          assert.equal(res.status, 200);
+          assert.deepEqual(await readSse(res), [], `after ${after}: nothing more, and the stream ends`);
+        }
+      });
+
       test("another user's stream and an unknown one are 404; a bad Last-Event-ID is 422", async () => {
         const res = await start(base, key, '/chat/stream', { message: 'mine' });
         const events = await readSse(res);

@@ -456,6 +456,22 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
       yield next.value;
     }
     if (next.value) return; // ended
+    // No end marker after `after`. The stream may run on, or it has ended where the replay
+    // could not see it: its marker at or before `after` (a resume past the end), or its log
+    // expired since `find` (the marker went with it). Following a log that will never grow
+    // again would hold the reader forever: an ended (or vanished) stream is read once more
+    // from where the replay stopped (what came meanwhile, up to its marker) and left.
+    const [[, ended], [, known]] = (await client.multi().hget(keys(id).meta, 'ended').exists(keys(id).meta).exec()) as [
+      [unknown, string | null],
+      [unknown, number],
+    ];
+    if (ended === '1' || known === 0) {
+      for await (const event of replay(id, seq)) {
+        if (signal?.aborted) return;
+        yield event;
+      }
+      return;
+    }
     const reader: RemoteReader = { seq, queue: [], wake: undefined };
     const key = keys(id).log;
     let stream = followed.get(key);
