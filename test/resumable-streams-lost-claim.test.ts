@@ -74,4 +74,47 @@ describe('settling a lost stream on Redis', { skip: !REDIS && 'TEST_REDIS_URL no
       await dies(survivor);
     }
   });
+
+  test('a reader following a stream whose keys vanish (expired, deleted) ends instead of waiting for ever', { timeout: 30_000 }, async () => {
+    const keyPrefix = redisKeyPrefix();
+    const spec: StreamSpec = { userId: 'u1', kind: 'chat', policy: 'background', context: {} };
+    const producing = await instance(keyPrefix);
+    const reading = await instance(keyPrefix);
+    try {
+      const producer = await producing.hub.open(spec);
+      await producer.append('{"content":"a"}');
+      const events: LoggedEvent[] = [];
+      let resolveFirst!: () => void;
+      const first = new Promise<void>((resolve) => (resolveFirst = resolve));
+      const followed = (async () => {
+        for await (const event of reading.hub.read('u1', producer.id, { after: 0 })) {
+          events.push(event);
+          resolveFirst();
+        }
+      })();
+      await first;
+      // The producer's instance goes without a word (no sweeper left) and its keys go too.
+      await producing.hub.close();
+      await producing.connection.close();
+      const stale = await reading.connection.client.keys(`${keyPrefix}stream:{${producer.id}}:*`);
+      await reading.connection.client.del(...stale);
+      // Another stream followed on the reading instance interrupts its follower's block at once.
+      const other = await instance(keyPrefix);
+      try {
+        const next = await other.hub.open(spec);
+        await next.append('{"content":"b"}');
+        const nextEvents = reading.hub.read('u1', next.id, { after: 0 })[Symbol.asyncIterator]();
+        assert.equal((await nextEvents.next()).value?.data, '{"content":"b"}');
+        const ending = nextEvents.next(); // replayed; now followed live
+        await followed;
+        assert.deepEqual(events.map((e) => e.data), ['{"content":"a"}']);
+        await next.end();
+        assert.equal((await ending).done, true, 'the live stream still ends as it should');
+      } finally {
+        await dies(other);
+      }
+    } finally {
+      await dies(reading);
+    }
+  });
 });

@@ -311,8 +311,8 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
       () => {},
     );
   });
-  /** Streams followed here, by log key: the lowest seq any of their readers still needs, the readers. */
-  const followed = new Map<string, { key: string; seq: number; readers: Set<RemoteReader> }>();
+  /** Streams followed here, by log key: their meta key, the lowest seq any of their readers still needs, the readers. */
+  const followed = new Map<string, { key: string; meta: string; seq: number; readers: Set<RemoteReader> }>();
   let closed = false;
   let blocked = false;
   let idle: (() => void) | undefined;
@@ -372,6 +372,7 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
       } finally {
         blocked = false;
       }
+      if (reply === null) await endVanished(streams.map(([, s]) => s));
       for (const [key, entries] of reply ?? []) {
         const stream = followed.get(key);
         if (!stream) continue;
@@ -388,6 +389,27 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
         }
       }
     }
+  }
+
+  /**
+   * A block that ran out with nothing new: any stream followed whose meta is gone (expired,
+   * or deleted by hand) will never grow nor end, so its readers end here rather than wait
+   * for ever. A running stream's meta lives as long as its lease is renewed.
+   */
+  async function endVanished(streams: Array<{ meta: string; readers: Set<RemoteReader> }>): Promise<void> {
+    let known: Array<[unknown, number]> | null;
+    try {
+      known = (await streams.reduce((multi, s) => multi.exists(s.meta), client.multi()).exec()) as Array<[unknown, number]> | null;
+    } catch {
+      return; // asked again after the next block
+    }
+    streams.forEach((stream, i) => {
+      if (known?.[i]?.[1] !== 0) return;
+      for (const reader of stream.readers) {
+        reader.queue.push(null);
+        reader.wake?.();
+      }
+    });
   }
 
   // --- presence of the readers followed here, for producers' grace ------------------
@@ -475,7 +497,7 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
     const reader: RemoteReader = { seq, queue: [], wake: undefined };
     const key = keys(id).log;
     let stream = followed.get(key);
-    if (!stream) followed.set(key, (stream = { key, seq, readers: new Set() }));
+    if (!stream) followed.set(key, (stream = { key, meta: keys(id).meta, seq, readers: new Set() }));
     const lowered = seq < stream.seq;
     stream.seq = Math.min(stream.seq, seq);
     const isNew = stream.readers.size === 0 || lowered;
