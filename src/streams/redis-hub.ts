@@ -483,11 +483,9 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
     // expired since `find` (the marker went with it). Following a log that will never grow
     // again would hold the reader forever: an ended (or vanished) stream is read once more
     // from where the replay stopped (what came meanwhile, up to its marker) and left.
-    const [[, ended], [, known]] = (await client.multi().hget(keys(id).meta, 'ended').exists(keys(id).meta).exec()) as [
-      [unknown, string | null],
-      [unknown, number],
-    ];
-    if (ended === '1' || known === 0) {
+    // The meta holds its owner while it exists (as `find` reads it): no owner, no stream.
+    const [ended, owner] = await client.hmget(keys(id).meta, 'ended', 'user');
+    if (ended === '1' || owner === null) {
       for await (const event of replay(id, seq)) {
         if (signal?.aborted) return;
         yield event;
