@@ -337,6 +337,7 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
     unblockRetry = setTimeout(unblock, 25);
   }
 
+  let vanishCheckedAt = 0;
   async function followLoop(): Promise<void> {
     try {
       await follower.connect();
@@ -372,7 +373,12 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
       } finally {
         blocked = false;
       }
-      if (reply === null) await endVanished(streams.map(([, s]) => s));
+      // Quiet streams are looked at when a block runs out, and at least every BLOCK_MS while others keep it busy.
+      if (reply === null || Date.now() - vanishCheckedAt >= BLOCK_MS) {
+        vanishCheckedAt = Date.now();
+        const active = new Set(reply?.map(([key]) => key));
+        await endVanished(streams.map(([, s]) => s).filter((s) => !active.has(s.key)));
+      }
       for (const [key, entries] of reply ?? []) {
         const stream = followed.get(key);
         if (!stream) continue;
@@ -392,11 +398,12 @@ export function redisStreamHub(redis: RedisConnection, options: RedisHubOptions)
   }
 
   /**
-   * A block that ran out with nothing new: any stream followed whose meta is gone (expired,
-   * or deleted by hand) will never grow nor end, so its readers end here rather than wait
-   * for ever. A running stream's meta lives as long as its lease is renewed.
+   * Streams followed that got nothing new: any whose meta is gone (expired, or deleted by
+   * hand) will never grow nor end, so its readers end here rather than wait for ever. A
+   * running stream's meta lives as long as its lease is renewed.
    */
   async function endVanished(streams: Array<{ meta: string; readers: Set<RemoteReader> }>): Promise<void> {
+    if (streams.length === 0) return;
     let known: Array<[unknown, number]> | null;
     try {
       known = (await streams.reduce((multi, s) => multi.exists(s.meta), client.multi()).exec()) as Array<[unknown, number]> | null;
